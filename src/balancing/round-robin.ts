@@ -1,0 +1,28 @@
+import type { Balancer, Endpoint, Selection } from './types.js';
+
+/**
+ * Plain round robin: each selection starts one step further along the list and then walks it in
+ * order, so a retry takes the next target. Weights are ignored (see weighted-round-robin).
+ */
+export class RoundRobinBalancer<E extends Endpoint> implements Balancer<E> {
+  readonly algorithm = 'round-robin' as const;
+  readonly input = 'none' as const;
+  private endpoints: readonly E[] = [];
+  private cursor = 0;
+
+  update(endpoints: readonly E[]): void {
+    this.endpoints = endpoints;
+    if (this.cursor >= endpoints.length) this.cursor = 0;
+  }
+
+  select(): Selection<E> {
+    const list = this.endpoints;
+    const n = list.length;
+    const start = this.cursor;
+    this.cursor = n === 0 ? 0 : (start + 1) % n;
+    let offered = 0;
+    return {
+      next: () => (offered < n ? list[(start + offered++) % n] : undefined),
+    };
+  }
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env node
+// The `scaleout` command. Each subcommand lives in src/cli/<name>.ts and registers itself here.
+import { Command } from 'commander';
+import { registerLb } from './cli/lb.js';
+import { registerDemo } from './cli/demo.js';
+import { registerDns } from './cli/dns.js';
+import { registerDbProxy } from './cli/db-proxy.js';
+import { VERSION } from './version.js';
+
+const program = new Command('scaleout')
+  .description('A self-hosted scale-out stack: load balancer, DNS and PostgreSQL proxy')
+  .version(VERSION)
+  .showHelpAfterError();
+
+registerLb(program);
+registerDns(program);
+registerDbProxy(program);
+registerDemo(program);
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  console.error(`scaleout: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});
