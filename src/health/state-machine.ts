@@ -10,9 +10,7 @@ export interface HealthThresholds {
 
 export type HealthState = 'initial' | 'healthy' | 'unhealthy';
 
-export type CheckResult =
-  | { ok: true; detail?: string }
-  | { ok: false; reason: ReasonCode; detail?: string };
+export type CheckResult = { ok: true; detail?: string } | { ok: false; reason: ReasonCode; detail?: string };
 
 export interface HealthChange {
   from: HealthState;
