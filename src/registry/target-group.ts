@@ -7,6 +7,8 @@ import { Target } from './target.js';
 export interface TargetGroupEvents {
   transition: [target: Target, transition: TargetTransition];
   'fail-open': [active: boolean];
+  /** Passive checks found a target much slower than its peers (true) or recovered (false). */
+  gray: [target: Target, slow: boolean];
 }
 
 /**
