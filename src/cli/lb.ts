@@ -197,7 +197,11 @@ export async function runLoadBalancer(options: LoadBalancerOptions): Promise<Loa
   console.log(
     `scaleout lb listening on ${url} (algorithm ${options.algorithm}, ${options.targets.length} targets)`,
   );
-  if (options.healthCheck) await lb.firstHealthVerdict(options.healthCheck.timeoutMs + 200);
+  if (options.healthCheck) {
+    // Long enough for a dead target to fail its threshold of checks, so the list below is a verdict.
+    const hc = options.healthCheck;
+    await lb.firstHealthVerdict((hc.unhealthyThreshold - 1) * hc.intervalMs + hc.timeoutMs + 200);
+  }
   for (const t of lb.group.list()) {
     console.log(
       `  target ${t.id.padEnd(22)} weight ${String(t.configuredWeight).padEnd(4)} ${t.state} (${t.reason})`,

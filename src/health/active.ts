@@ -171,7 +171,11 @@ export class ActiveHealthChecker {
     const result = await probe(target.host, this.config.port ?? target.port, this.config, this.isSuccess);
     if (!this.running || this.group.get(target.id) !== target) return;
     const change = target.health.observe(result);
-    if (change) this.group.refresh(target);
+    if (!change) return;
+    // Checks saw the target fail and recover: a passive ejection from the same outage ends too
+    // (Envoy's successful_active_health_check_uneject_host).
+    if (change.to === 'healthy' && change.from === 'unhealthy') target.ejectedUntil = 0;
+    this.group.refresh(target);
   }
 
   private schedule(target: Target, delayMs: number): void {

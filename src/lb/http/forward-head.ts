@@ -6,6 +6,8 @@ export interface ForwardContext {
   listenerPort: number;
   /** The peer is a trusted proxy: keep and extend its X-Forwarded-* headers instead of replacing them. */
   trustedPeer: boolean;
+  /** Host for HTTP/1.0 requests that carry none (targets speak 1.1, which requires one). */
+  defaultHost: string;
 }
 
 function isDropped(lower: string, tokens: string[] | undefined): boolean {
@@ -18,6 +20,7 @@ function isDropped(lower: string, tokens: string[] | undefined): boolean {
  */
 export function buildUpstreamRequestHead(req: RequestHead, ctx: ForwardContext): string {
   let out = `${req.method} ${req.target} HTTP/1.1\r\n`;
+  if (req.host === undefined) out += `Host: ${ctx.defaultHost}\r\n`;
   let xff: string | undefined;
   let xfProto: string | undefined;
   let xfPort: string | undefined;

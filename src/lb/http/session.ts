@@ -1,6 +1,7 @@
 import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../../core/log.js';
+import { formatHostPort } from '../../core/types.js';
 import type { Selection } from '../../balancing/types.js';
 import type { PassiveHealth } from '../../health/passive.js';
 import type { Target } from '../../registry/target.js';
@@ -103,7 +104,11 @@ export class ClientSession implements UpstreamOwner, Expirable {
   private target: Target | undefined;
   private conn: UpstreamConnection | undefined;
   private attempts = 0;
-  private lastFailure: { status: 502 | 504; detail: string } = { status: 502, detail: '' };
+  private lastFailure: { status: 502 | 504; detail: string; connect: boolean } = {
+    status: 502,
+    detail: '',
+    connect: false,
+  };
   private sentAt = 0;
   private responseStarted = false;
   private keepAlive = true;
@@ -201,7 +206,7 @@ export class ClientSession implements UpstreamOwner, Expirable {
     this.req = head;
     this.responseStarted = false;
     this.attempts = 0;
-    this.lastFailure = { status: 502, detail: 'no target answered' };
+    this.lastFailure = { status: 502, detail: 'no target answered', connect: false };
     this.keepAlive =
       !this.ctx.closing && !head.connectionClose && (head.minor === 1 || head.connectionKeepAlive);
     this.bodyScanner = head.chunked ? new ChunkedScanner(400) : undefined;
@@ -212,6 +217,7 @@ export class ClientSession implements UpstreamOwner, Expirable {
       proto: this.ctx.proto,
       listenerPort: this.ctx.listenerPort,
       trustedPeer: this.ctx.isTrustedPeer(this.clientIp),
+      defaultHost: formatHostPort(this.socket.localAddress ?? '127.0.0.1', this.socket.localPort ?? 80),
     });
     this.ctx.retryBudget.recordRequest(this.ctx.sweeper.now);
     this.selection = this.ctx.group.select({ hashKey: this.ctx.hashKey(head, this.clientIp) });
@@ -251,7 +257,11 @@ export class ClientSession implements UpstreamOwner, Expirable {
         return;
       }
     }
-    this.respondError(this.lastFailure.status, this.lastFailure.detail);
+    const { status, detail, connect } = this.lastFailure;
+    // Failing open and still unable to connect: no target can take the request (ALB's 503).
+    if (connect && status === 502 && this.ctx.group.failOpen)
+      this.respondError(503, 'no healthy target is available');
+    else this.respondError(status, detail);
   }
 
   onUpstreamConnect(conn: UpstreamConnection): void {
@@ -268,10 +278,11 @@ export class ClientSession implements UpstreamOwner, Expirable {
     this.ctx.stats.upstreamErrors++;
     this.ctx.passive.recordFailure(conn.target, this.ctx.sweeper.now);
     this.lastFailure = timedOut
-      ? { status: 504, detail: 'timed out connecting to the target' }
+      ? { status: 504, detail: 'timed out connecting to the target', connect: true }
       : {
           status: 502,
           detail: `could not connect to the target (${(err as NodeJS.ErrnoException).code ?? err.message})`,
+          connect: true,
         };
     this.endAttempt();
     this.retryOrFail();
@@ -408,8 +419,8 @@ export class ClientSession implements UpstreamOwner, Expirable {
       return;
     }
     this.lastFailure = timedOut
-      ? { status: 504, detail: 'the target did not answer in time' }
-      : { status: 502, detail: 'the target closed the connection or answered malformed' };
+      ? { status: 504, detail: 'the target did not answer in time', connect: false }
+      : { status: 502, detail: 'the target closed the connection or answered malformed', connect: false };
     const req = this.req!;
     const bodyless = !req.chunked && req.contentLength <= 0;
     // Safe to resend: nothing came back, the method is idempotent and there is no body to replay.

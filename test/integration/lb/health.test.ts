@@ -1,0 +1,176 @@
+import { afterEach, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Agent, request } from 'undici';
+import { startTargets, stopTargets, type TestTarget } from '../../helpers/http-targets.js';
+import { FAST_HEALTH, startLb, waitFor, type TestLb } from '../../helpers/lb.js';
+
+async function get(url: string, agent?: Agent, method = 'GET', body?: string) {
+  const res = await request(url, { method, body, dispatcher: agent });
+  const text = await res.body.text();
+  return { status: res.statusCode, text, target: res.headers['x-target'] as string | undefined };
+}
+
+/** Runs GETs with `concurrency` workers until `durationMs` passes (bounded by `maxRequests`). */
+async function load(url: string, concurrency: number, durationMs: number, maxRequests = 5000) {
+  const agent = new Agent({ connections: concurrency });
+  const statuses = new Map<number, number>();
+  const byTarget = new Map<string, number>();
+  const deadline = Date.now() + durationMs;
+  let sent = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (Date.now() < deadline && sent < maxRequests) {
+        sent++;
+        const r = await get(url, agent).catch(() => ({ status: -1, text: '', target: undefined }));
+        statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
+        if (r.target) byTarget.set(r.target, (byTarget.get(r.target) ?? 0) + 1);
+      }
+    }),
+  );
+  await agent.close();
+  return { statuses, byTarget, sent };
+}
+
+describe('health, failover and timeouts', () => {
+  let targets: TestTarget[] = [];
+  let lb: TestLb | undefined;
+
+  afterEach(async () => {
+    await lb?.stop();
+    lb = undefined;
+    await stopTargets(targets);
+  });
+
+  it('a target killed under load: no failed GETs, marked unhealthy within thresholds, healthy after recovery', async () => {
+    targets = await startTargets(3);
+    lb = await startLb(targets);
+    const victim = targets[0]!;
+    const victimTarget = lb.lb.group.get(victim.id)!;
+    assert.equal(victimTarget.state, 'healthy');
+
+    const running = load(`${lb.url}/work`, 8, 2500);
+    await new Promise((r) => setTimeout(r, 700));
+    const killedAt = Date.now();
+    await victim.kill();
+    // Fall threshold 2 at a 200 ms interval with a 300 ms timeout: unhealthy well within ~1 s.
+    const limit = FAST_HEALTH.unhealthyThreshold * FAST_HEALTH.intervalMs + FAST_HEALTH.timeoutMs + 500;
+    assert.ok(await waitFor(() => victimTarget.state === 'unhealthy', limit), `state ${victimTarget.state}`);
+    const markedAfter = Date.now() - killedAt;
+    const result = await running;
+    assert.deepEqual([...result.statuses.keys()], [200], `statuses: ${JSON.stringify([...result.statuses])}`);
+    assert.ok(result.sent > 100, `only ${result.sent} requests were sent`);
+    assert.ok(markedAfter <= limit);
+
+    await victim.start(victim.port);
+    const riseLimit = FAST_HEALTH.healthyThreshold * FAST_HEALTH.intervalMs + FAST_HEALTH.timeoutMs + 500;
+    assert.ok(
+      await waitFor(() => victimTarget.state === 'healthy', riseLimit),
+      `state ${victimTarget.state}`,
+    );
+    const after = await load(`${lb.url}/again`, 4, 400);
+    assert.ok((after.byTarget.get(String(victim.port)) ?? 0) > 0, 'the recovered target gets traffic again');
+    const reasons = victimTarget.history.map((h) => `${h.to}:${h.reason}`);
+    assert.ok(
+      reasons.includes('unhealthy:Target.ConnectionRefused') ||
+        reasons.some((r) => r.startsWith('unhealthy')),
+    );
+  });
+
+  it('answers 503 when every target is down', async () => {
+    targets = await startTargets(2);
+    lb = await startLb(targets);
+    await stopTargets(targets);
+    assert.ok(await waitFor(() => lb!.lb.group.list().every((t) => t.state === 'unhealthy'), 2000));
+    const r = await get(`${lb.url}/down`);
+    assert.equal(r.status, 503);
+    assert.match(r.text, /no healthy target/);
+  });
+
+  it('fails open: every target failing its checks still gets traffic', async () => {
+    targets = await startTargets(2);
+    for (const t of targets) t.healthStatus = 500;
+    lb = await startLb(targets);
+    assert.ok(await waitFor(() => lb!.lb.group.list().every((t) => t.state === 'unhealthy'), 2000));
+    assert.equal(lb.lb.group.failOpen, true);
+    assert.equal(lb.lb.group.get(targets[0]!.id)!.reason, 'Target.ResponseCodeMismatch');
+    const seen = new Set<string>();
+    for (let i = 0; i < 10; i++) {
+      const r = await get(`${lb.url}/open`);
+      assert.equal(r.status, 200);
+      seen.add(r.target!);
+    }
+    assert.equal(seen.size, 2, 'fail-open routes to all targets');
+    // One target healthy again ends fail-open, and it alone gets traffic.
+    targets[1]!.healthStatus = 200;
+    assert.ok(await waitFor(() => !lb!.lb.group.failOpen, 2000));
+    for (let i = 0; i < 6; i++)
+      assert.equal((await get(`${lb.url}/closed`)).target, String(targets[1]!.port));
+  });
+
+  it('answers 504 when a target does not answer in time', async () => {
+    targets = await startTargets(1);
+    targets[0]!.delayMs = 1500;
+    lb = await startLb(targets, {
+      upstream: {
+        ...(await import('../../../src/lb/load-balancer.js')).DEFAULT_LB_OPTIONS.upstream,
+        responseTimeoutMs: 300,
+      },
+    });
+    const started = Date.now();
+    const r = await get(`${lb.url}/slow`);
+    assert.equal(r.status, 504);
+    assert.ok(Date.now() - started < 1400, 'the LB gave up before the target answered');
+  });
+
+  it('a slow-but-alive target loses most of its share', async () => {
+    targets = await startTargets(3);
+    targets[0]!.delayMs = 150;
+    lb = await startLb(targets);
+    const warm = await load(`${lb.url}/warm`, 6, 2000, 600);
+    const slowTarget = lb.lb.group.get(targets[0]!.id)!;
+    assert.ok(slowTarget.grayFactor < 1, `gray factor ${slowTarget.grayFactor} after ${warm.sent} requests`);
+    const measured = await load(`${lb.url}/measure`, 6, 1500, 400);
+    const total = [...measured.byTarget.values()].reduce((a, b) => a + b, 0);
+    const slowShare = (measured.byTarget.get(String(targets[0]!.port)) ?? 0) / total;
+    assert.ok(slowShare < 0.15, `slow target share ${slowShare.toFixed(3)} (fair share 0.333)`);
+    assert.equal(slowTarget.state, 'healthy', 'slow is not unhealthy: it keeps a small share');
+  });
+
+  it('retries an idempotent request reset by one target on another', async () => {
+    targets = await startTargets(2);
+    targets[0]!.resetRequests = true;
+    lb = await startLb(targets, {
+      algorithm: 'round-robin',
+      passiveHealth: {
+        ...(await import('../../../src/health/passive.js')).DEFAULT_PASSIVE_HEALTH,
+        consecutiveFailures: 1000,
+      },
+    });
+    for (let i = 0; i < 6; i++) {
+      const r = await get(`${lb.url}/idem-${i}`);
+      assert.equal(r.status, 200);
+      assert.equal(r.target, String(targets[1]!.port));
+    }
+    assert.ok(targets[0]!.traffic().length >= 3, 'the resetting target was tried');
+  });
+
+  it('never retries a non-idempotent request that was sent', async () => {
+    targets = await startTargets(2);
+    for (const t of targets) t.resetRequests = true;
+    lb = await startLb(targets, { algorithm: 'round-robin' });
+    const r = await get(`${lb.url}/pay`, undefined, 'POST', 'amount=10');
+    assert.equal(r.status, 502);
+    const attempts = targets.reduce((n, t) => n + t.traffic().filter((q) => q.url === '/pay').length, 0);
+    assert.equal(attempts, 1, 'the POST reached exactly one target');
+  });
+
+  it('retries a connect failure on another target, even for POST', async () => {
+    targets = await startTargets(2);
+    lb = await startLb(targets, { algorithm: 'round-robin', healthCheck: false });
+    await targets[0]!.kill();
+    for (let i = 0; i < 4; i++) {
+      const r = await get(`${lb.url}/post-${i}`, undefined, 'POST', 'x');
+      assert.equal(r.status, 200);
+    }
+  });
+});
