@@ -1,0 +1,137 @@
+// `scaleout db-proxy`: the listener that accepts PostgreSQL clients, the cluster it routes to, the
+// cancel-key table, and an optional admin HTTP endpoint (/metrics, /status, /explain?sql=…).
+import { randomInt } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { createSecureContext, type SecureContext } from 'node:tls';
+import type { Logger } from 'pino';
+import { parseHostPort } from '../core/types.js';
+import { parseScramVerifier, scramVerifierFromPassword, type ScramVerifier } from './auth/scram.js';
+import { Classifier, loadParser } from './classifier.js';
+import { Cluster } from './cluster.js';
+import type { DatabaseConfig } from './config.js';
+import { DbMetrics } from './metrics.js';
+import * as msg from './protocol/messages.js';
+import { Session, type SessionContext } from './session.js';
+
+export class DbProxy implements SessionContext {
+  readonly metrics = new DbMetrics();
+  readonly classifier: Classifier;
+  readonly cluster: Cluster;
+  readonly users = new Map<string, { password: string; scram: ScramVerifier }>();
+  readonly tls: SecureContext | undefined;
+  private server: Server | undefined;
+  private admin: HttpServer | undefined;
+  private readonly sessions = new Set<Socket>();
+  private readonly cancelKeys = new Map<number, { session: Session; secret: number }>();
+  private nextPid = 1;
+
+  constructor(
+    readonly config: DatabaseConfig,
+    readonly log: Logger,
+  ) {
+    this.classifier = new Classifier(config.safe_functions);
+    this.cluster = new Cluster(config, this.metrics, log);
+    for (const u of config.users) {
+      this.users.set(u.name, {
+        password: u.password,
+        scram: parseScramVerifier(u.password) ?? scramVerifierFromPassword(u.password),
+      });
+    }
+    this.tls = config.tls
+      ? createSecureContext({ cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) })
+      : undefined;
+  }
+
+  /** Starts listening; resolves with the bound address once the first health round is done. */
+  async start(): Promise<{ host: string; port: number }> {
+    await loadParser();
+    await this.cluster.start();
+    const { host, port } = parseHostPort(this.config.listen);
+    this.server = createServer((socket) => {
+      this.sessions.add(socket);
+      socket.once('close', () => this.sessions.delete(socket));
+      new Session(socket, this);
+    });
+    this.server.on('error', (err) => this.log.error({ err }, 'listener error'));
+    const bound = await new Promise<{ host: string; port: number }>((resolve, reject) => {
+      this.server!.once('error', reject);
+      this.server!.listen(port, host, () => {
+        const a = this.server!.address();
+        resolve(typeof a === 'object' && a ? { host: a.address, port: a.port } : { host, port });
+      });
+    });
+    if (this.config.admin) await this.startAdmin();
+    return bound;
+  }
+
+  private async startAdmin(): Promise<void> {
+    const { host, port } = parseHostPort(this.config.admin!);
+    this.admin = createHttpServer((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://admin');
+      if (url.pathname === '/metrics') {
+        void this.metrics.registry.metrics().then((text) => {
+          res.writeHead(200, { 'content-type': this.metrics.registry.contentType });
+          res.end(text);
+        });
+      } else if (url.pathname === '/status') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ servers: this.cluster.status() }, null, 2));
+      } else if (url.pathname === '/explain') {
+        const sql = url.searchParams.get('sql') ?? '';
+        const cls = this.classifier.classify(sql);
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(
+          JSON.stringify({
+            sql,
+            route: cls.readOnly || cls.begin === 'read-only' ? 'replica' : 'primary',
+            ...cls,
+          }),
+        );
+      } else {
+        res.writeHead(404).end('not found\n');
+      }
+    });
+    await new Promise<void>((resolve, reject) => {
+      this.admin!.once('error', reject);
+      this.admin!.listen(port, host, () => resolve());
+    });
+  }
+
+  registerCancelKey(session: Session): { pid: number; secret: number } {
+    const pid = this.nextPid++;
+    const secret = randomInt(0, 2 ** 31);
+    this.cancelKeys.set(pid, { session, secret });
+    return { pid, secret };
+  }
+
+  unregisterCancelKey(pid: number): void {
+    this.cancelKeys.delete(pid);
+  }
+
+  /** A CancelRequest with our key: forwarded with the real key to the server running that client's query. */
+  cancel(pid: number, secret: number): void {
+    const entry = this.cancelKeys.get(pid);
+    if (!entry || entry.secret !== secret) {
+      this.log.info({ pid }, 'cancel request with an unknown key ignored');
+      return;
+    }
+    const target = entry.session.cancelTarget();
+    if (!target) return;
+    const sock = connect({ host: target.host, port: target.port }, () =>
+      sock.end(msg.cancelRequest(target.pid, target.secret)),
+    );
+    sock.on('error', (err) => this.log.warn({ err: err.message }, 'could not forward cancel request'));
+    sock.setTimeout(5000, () => sock.destroy());
+  }
+
+  async stop(): Promise<void> {
+    this.cluster.stop();
+    for (const s of this.sessions) s.destroy();
+    await Promise.all([
+      new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r())),
+      new Promise<void>((r) => (this.admin ? this.admin.close(() => r()) : r())),
+    ]);
+  }
+}

@@ -1,0 +1,1048 @@
+// One client connection: startup and authentication, then the message loop that groups client messages
+// into units (a simple Query, or an extended-protocol batch up to Sync), routes each unit, forwards it
+// raw to a pooled server connection, and forwards the server's answer raw until ReadyForQuery. The
+// life of a request through this file is described in docs/db-proxy.md.
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Socket } from 'node:net';
+import { TLSSocket, type SecureContext } from 'node:tls';
+import type { Logger } from 'pino';
+import { md5Response } from './auth/md5.js';
+import { ScramServer, SCRAM_MECHANISM, type ScramVerifier } from './auth/scram.js';
+import type { Backend } from './backend.js';
+import type { Classification, Classifier } from './classifier.js';
+import type { Cluster } from './cluster.js';
+import type { DatabaseConfig } from './config.js';
+import { formatLsn, parseLsn } from './lsn.js';
+import type { DbMetrics } from './metrics.js';
+import { Output } from './output.js';
+import { FramingError, MessageFramer } from './protocol/framer.js';
+import {
+  parseStartupPacket,
+  startupPacketLength,
+  validateFrontendMessage,
+  BodyReader,
+} from './protocol/frontend.js';
+import * as msg from './protocol/messages.js';
+import { errorCode, type ServerConnection, type ServerHandler } from './server-connection.js';
+
+/** What the proxy gives each session. */
+export interface SessionContext {
+  readonly config: DatabaseConfig;
+  readonly cluster: Cluster;
+  readonly classifier: Classifier;
+  readonly metrics: DbMetrics;
+  readonly log: Logger;
+  readonly users: Map<string, { password: string; scram: ScramVerifier }>;
+  readonly tls: SecureContext | undefined;
+  registerCancelKey(session: Session): { pid: number; secret: number };
+  unregisterCancelKey(pid: number): void;
+  cancel(pid: number, secret: number): void;
+}
+
+/** A named prepared statement of this client, and the name it has on every server connection. */
+interface Statement {
+  readonly serverName: string;
+  /** The client's Parse message rewritten to the server name. */
+  readonly parse: Buffer;
+  readonly cls: Classification;
+}
+
+interface ClientMessage {
+  readonly type: number;
+  readonly raw: Buffer;
+  /** Resolved at arrival, so a later Close/Parse of the same name cannot change what this one meant. */
+  stmt?: Statement;
+  closing?: boolean;
+}
+
+interface Unit {
+  readonly kind: 'query' | 'extended' | 'function';
+  readonly msgs: ClientMessage[];
+  /** ReadyForQuery messages the unit will produce (0 for a batch ended by Flush). */
+  syncs: number;
+  cls: Classification;
+  sql?: string;
+  local?: LocalCommand;
+  retries: number;
+  /** Set after a replica refused it: run on the primary. */
+  forcePrimary?: boolean;
+  retryReason?: string;
+  backend?: Backend;
+}
+
+type LocalCommand =
+  | { kind: 'explain-route'; sql: string }
+  | { kind: 'set'; name: string; value: string | undefined }
+  | { kind: 'show'; name: string };
+
+type Expect =
+  { k: 'parse'; swallow: boolean; name?: string } | { k: 'close'; swallow: boolean } | { k: 'sync' };
+
+const NEUTRAL: Classification = { readOnly: true, reason: 'read-only', write: false, sessionState: false };
+const FUNCTION_CALL: Classification = {
+  readOnly: false,
+  reason: 'volatile-function',
+  detail: 'FunctionCall message',
+  write: true,
+  sessionState: false,
+};
+
+/** Errors from a replica that mean "try this read elsewhere": not in recovery-safe mode, shutting down, overloaded, conflict. */
+const RETRYABLE_ON_REPLICA = new Set([
+  '25006',
+  '57P01',
+  '57P02',
+  '57P03',
+  '53300',
+  '40001',
+  '08006',
+  '08003',
+]);
+const MAX_RETRIES = 2;
+
+const LOCAL_EXPLAIN = /^\s*explain\s+route\s+([\s\S]+?)\s*;?\s*$/i;
+const LOCAL_SET = /^\s*(set|reset|show)\s+scaleout\.(\w+)\s*(?:(?:=|\bto\b)\s*([\s\S]*?))?\s*;?\s*$/i;
+
+let serverNameCounter = 0;
+const serverNames = new Map<string, string>();
+/** One server-side name per distinct (query, parameter types): every client's copy shares it. */
+function serverStatementName(key: string): string {
+  let name = serverNames.get(key);
+  if (!name) {
+    name = `scaleout_s${++serverNameCounter}`;
+    serverNames.set(key, name);
+  }
+  return name;
+}
+
+/** Replaces the statement name in a Parse, Bind, Describe or Close message. */
+function renameStatement(raw: Buffer, type: number, newName: string): Buffer {
+  const name = Buffer.from(newName + '\0');
+  if (type === 0x50 || type === 0x44 || type === 0x43) {
+    // P: name first; D/C: kind byte then name
+    const at = type === 0x50 ? 5 : 6;
+    const nul = raw.indexOf(0, at);
+    const out = Buffer.allocUnsafe(at + name.length + raw.length - nul - 1);
+    raw.copy(out, 0, 0, at);
+    name.copy(out, at);
+    raw.copy(out, at + name.length, nul + 1);
+    out.writeInt32BE(out.length - 1, 1);
+    return out;
+  }
+  // B: portal name, then statement name
+  const portalEnd = raw.indexOf(0, 5) + 1;
+  const nul = raw.indexOf(0, portalEnd);
+  const out = Buffer.allocUnsafe(portalEnd + name.length + raw.length - nul - 1);
+  raw.copy(out, 0, 0, portalEnd);
+  name.copy(out, portalEnd);
+  raw.copy(out, portalEnd + name.length, nul + 1);
+  out.writeInt32BE(out.length - 1, 1);
+  return out;
+}
+
+export class Session implements ServerHandler {
+  private phase: 'startup' | 'auth' | 'ready' | 'closed' = 'startup';
+  private startupBuf: Buffer = Buffer.alloc(0);
+  private readonly framer: MessageFramer;
+  private user = '';
+  private authStep: ((raw: Buffer) => void) | undefined;
+  private cancelKey: { pid: number; secret: number } | undefined;
+
+  private readonly queue: Unit[] = [];
+  private building: Unit | undefined;
+  /** Units sent to `conn` whose ReadyForQuery has not come back yet. */
+  private readonly inflight: Unit[] = [];
+  private expect: Expect[] = [];
+  private conn: ServerConnection | undefined;
+  private backend: Backend | undefined;
+  /** Session pooling: the connections this client keeps, one per server it used. */
+  private readonly held = new Map<Backend, ServerConnection>();
+  private pinned = false;
+  private acquiring = false;
+  private unsynced = false;
+  private copyIn = false;
+  private txStatus: 'I' | 'T' | 'E' = 'I';
+  private txWrote = false;
+  private forcedPrimary = false;
+  /** Read-your-writes: reads need a replica that replayed at least this far. */
+  private minLsn = 0n;
+  private lsnPending = 0;
+  private lsnFailedUntil = 0;
+  private announceLsn = false;
+  private readonly statements = new Map<string, Statement>();
+  private unnamedCls: Classification = NEUTRAL;
+  private readonly out = new Output();
+  /** Replica answer held back until it is clear no retry is needed (no row has reached the client). */
+  private holding: Buffer[] | undefined;
+  private retryCause: string | undefined;
+  private pumping = false;
+
+  constructor(
+    private socket: Socket,
+    private readonly ctx: SessionContext,
+  ) {
+    this.framer = new MessageFramer(ctx.config.max_message_bytes);
+    this.attachSocket(socket);
+    ctx.metrics.clients.inc();
+  }
+
+  private attachSocket(socket: Socket): void {
+    this.socket = socket;
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onClientData(chunk));
+    socket.on('error', () => this.close());
+    socket.on('close', () => this.close());
+    socket.on('drain', () => {
+      for (const c of this.held.values()) c.socket.resume();
+      this.conn?.socket.resume();
+    });
+  }
+
+  // ---------------------------------------------------------------- client input
+
+  private onClientData(chunk: Buffer): void {
+    if (this.phase === 'closed') return;
+    try {
+      if (this.phase === 'startup') {
+        this.startupBuf = this.startupBuf.length ? Buffer.concat([this.startupBuf, chunk]) : chunk;
+        const len = startupPacketLength(this.startupBuf);
+        if (len === undefined || this.startupBuf.length < len) return;
+        const pkt = this.startupBuf.subarray(0, len);
+        const rest = this.startupBuf.subarray(len);
+        this.startupBuf = Buffer.alloc(0);
+        this.onStartupPacket(pkt);
+        if (rest.length && (this.phase as string) !== 'closed') this.onClientData(rest);
+        return;
+      }
+      this.framer.push(chunk, this.onClientMessage);
+      if (this.phase === 'ready') this.pump();
+    } catch (err) {
+      if (err instanceof FramingError) {
+        this.ctx.metrics.clientErrors.labels('protocol').inc();
+        this.ctx.log.info({ client: this.socket.remoteAddress, error: err.message }, 'client protocol error');
+        this.fatal(err.code, err.message);
+      } else {
+        this.ctx.log.error({ err }, 'session error');
+        this.fatal('XX000', `internal proxy error: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  private onStartupPacket(pkt: Buffer): void {
+    const startup = parseStartupPacket(pkt);
+    switch (startup.kind) {
+      case 'ssl':
+        if (this.ctx.tls && !(this.socket instanceof TLSSocket)) {
+          this.socket.removeAllListeners('data');
+          this.socket.write('S');
+          const tls = new TLSSocket(this.socket, { isServer: true, secureContext: this.ctx.tls });
+          this.socket.removeAllListeners('close');
+          this.socket.removeAllListeners('error');
+          this.socket.removeAllListeners('drain');
+          this.attachSocket(tls);
+        } else {
+          this.socket.write('N');
+        }
+        return;
+      case 'gssenc':
+        this.socket.write('N');
+        return;
+      case 'cancel':
+        this.ctx.cancel(startup.pid, startup.secret);
+        this.phase = 'closed';
+        this.socket.end();
+        return;
+      case 'startup':
+        return this.authenticate(startup.params);
+    }
+  }
+
+  private authenticate(params: Map<string, string>): void {
+    this.user = params.get('user')!;
+    const database = params.get('database') || this.user;
+    const expectedDb = this.ctx.cluster.primary.endpoint.database;
+    if (database !== expectedDb) {
+      this.ctx.metrics.clientErrors.labels('startup').inc();
+      return this.fatal('3D000', `database "${database}" does not exist (this proxy serves "${expectedDb}")`);
+    }
+    const method = this.ctx.config.auth;
+    const entry = this.ctx.users.get(this.user);
+    if (method !== 'trust' || this.ctx.users.size > 0) {
+      if (!entry) return this.authFailed();
+    }
+    this.phase = 'auth';
+    if (method === 'trust') return this.authenticated();
+    if (method === 'md5') {
+      const salt = randomBytes(4);
+      this.authStep = (raw) => {
+        const given = raw.toString('utf8', 5, raw.length - 1);
+        const expected = md5Response(this.user, entry!.password, salt);
+        const ok =
+          given.length === expected.length && timingSafeEqual(Buffer.from(given), Buffer.from(expected));
+        if (ok) this.authenticated();
+        else this.authFailed();
+      };
+      this.socket.write(msg.authenticationMd5(salt));
+      return;
+    }
+    const scram = new ScramServer(entry!.scram);
+    this.authStep = (raw) => {
+      const r = new BodyReader(raw, 5, raw.length);
+      const mechanism = r.cstring();
+      if (mechanism !== SCRAM_MECHANISM)
+        throw new FramingError(`unsupported SASL mechanism "${mechanism}"`, '28000');
+      const len = r.int32();
+      r.skip(len);
+      r.done();
+      let serverFirst: string;
+      try {
+        serverFirst = scram.first(raw.toString('utf8', raw.length - len));
+      } catch (err) {
+        throw new FramingError((err as Error).message, '08P01');
+      }
+      this.authStep = (raw2) => {
+        let final: string | undefined;
+        try {
+          final = scram.final(raw2.toString('utf8', 5));
+        } catch (err) {
+          throw new FramingError((err as Error).message, '08P01');
+        }
+        if (!final) return this.authFailed();
+        this.socket.write(msg.authenticationSaslFinal(final));
+        this.authenticated();
+      };
+      this.socket.write(msg.authenticationSaslContinue(serverFirst));
+    };
+    this.socket.write(msg.authenticationSasl([SCRAM_MECHANISM]));
+  }
+
+  private authFailed(): void {
+    this.ctx.metrics.clientErrors.labels('auth').inc();
+    this.ctx.log.info({ user: this.user, client: this.socket.remoteAddress }, 'client authentication failed');
+    const what = this.ctx.config.auth === 'trust' ? 'unknown user' : 'password authentication failed';
+    this.fatal('28P01', `${what} for user "${this.user}"`);
+  }
+
+  private authenticated(): void {
+    this.authStep = undefined;
+    this.phase = 'ready';
+    this.cancelKey = this.ctx.registerCancelKey(this);
+    const parts: Buffer[] = [msg.authenticationOk()];
+    for (const [k, v] of this.ctx.cluster.serverParams) {
+      if (k !== 'application_name') parts.push(msg.parameterStatus(k, v));
+    }
+    parts.push(msg.backendKeyData(this.cancelKey.pid, this.cancelKey.secret));
+    parts.push(msg.readyForQuery('I'));
+    this.socket.write(Buffer.concat(parts));
+  }
+
+  private readonly onClientMessage = (type: number, buf: Buffer, start: number, end: number): void => {
+    if (this.phase === 'auth') {
+      if (type !== 0x70 || !this.authStep) throw new FramingError('expected a password message', '08P01');
+      this.authStep(buf.subarray(start, end));
+      return;
+    }
+    if (this.phase !== 'ready') return;
+    validateFrontendMessage(type, buf, start, end);
+    const raw = buf.subarray(start, end);
+    switch (type) {
+      case 0x51: {
+        // Q
+        this.endBatchWithoutSync();
+        const sql = raw.toString('utf8', 5, raw.length - 1);
+        const local = this.localCommand(sql);
+        const cls = local ? NEUTRAL : this.ctx.classifier.classify(sql);
+        this.queue.push({ kind: 'query', msgs: [{ type, raw }], syncs: 1, cls, sql, local, retries: 0 });
+        return;
+      }
+      case 0x50: {
+        // P
+        const r = new BodyReader(raw, 5, raw.length);
+        const name = r.cstring();
+        const sql = r.cstring();
+        const cls = this.ctx.classifier.classify(sql);
+        const m: ClientMessage = { type, raw };
+        if (name === '') this.unnamedCls = cls;
+        else {
+          const key = sql + '\0' + raw.toString('latin1', r.pos);
+          const stmt: Statement = { serverName: serverStatementName(key), parse: Buffer.alloc(0), cls };
+          (stmt as { parse: Buffer }).parse = renameStatement(raw, type, stmt.serverName);
+          this.statements.set(name, stmt);
+          m.stmt = stmt;
+        }
+        this.batch(cls).msgs.push(m);
+        return;
+      }
+      case 0x42: {
+        // B
+        const portalEnd = raw.indexOf(0, 5);
+        const name = raw.toString('utf8', portalEnd + 1, raw.indexOf(0, portalEnd + 1));
+        const stmt = name ? this.statements.get(name) : undefined;
+        this.batch(stmt ? stmt.cls : name ? NEUTRAL : this.unnamedCls).msgs.push({ type, raw, stmt });
+        return;
+      }
+      case 0x44:
+      case 0x43: {
+        // D, C
+        const isStatement = raw[5] === 0x53;
+        const name = raw.toString('utf8', 6, raw.length - 1);
+        const stmt = isStatement && name ? this.statements.get(name) : undefined;
+        if (type === 0x43 && stmt) this.statements.delete(name);
+        this.batch(stmt && type === 0x44 ? stmt.cls : undefined).msgs.push({
+          type,
+          raw,
+          stmt,
+          closing: type === 0x43,
+        });
+        return;
+      }
+      case 0x45: // E
+        this.batch().msgs.push({ type, raw });
+        return;
+      case 0x53: {
+        // S
+        const unit = this.batch();
+        unit.msgs.push({ type, raw });
+        unit.syncs = 1;
+        this.queue.push(unit);
+        this.building = undefined;
+        return;
+      }
+      case 0x48: // H Flush: send what we have; the answer comes without ReadyForQuery
+        this.batch().msgs.push({ type, raw });
+        this.endBatchWithoutSync();
+        return;
+      case 0x46: // F FunctionCall
+        this.endBatchWithoutSync();
+        this.queue.push({
+          kind: 'function',
+          msgs: [{ type, raw }],
+          syncs: 1,
+          cls: FUNCTION_CALL,
+          retries: 0,
+        });
+        return;
+      case 0x64: // d, c, f: COPY data goes straight after the COPY statement
+      case 0x63:
+      case 0x66: {
+        const last = this.queue[this.queue.length - 1];
+        if (last) last.msgs.push({ type, raw });
+        else if (this.conn) this.conn.write(raw);
+        return;
+      }
+      case 0x58: // X
+        this.close();
+        return;
+      case 0x70:
+        throw new FramingError('unexpected password message', '08P01');
+    }
+  };
+
+  private batch(cls?: Classification): Unit {
+    let unit = this.building;
+    if (!unit) {
+      unit = { kind: 'extended', msgs: [], syncs: 0, cls: NEUTRAL, retries: 0 };
+      this.building = unit;
+    }
+    if (cls) unit.cls = combine(unit.cls, cls);
+    return unit;
+  }
+
+  private endBatchWithoutSync(): void {
+    if (this.building) {
+      this.queue.push(this.building);
+      this.building = undefined;
+    }
+  }
+
+  // ---------------------------------------------------------------- routing and dispatch
+
+  /** Sends queued units while they can go: to the attached connection, or to a newly routed one. */
+  private pump(): void {
+    if (this.pumping || this.phase !== 'ready') return;
+    this.pumping = true;
+    try {
+      while (this.queue.length > 0 && !this.acquiring && this.phase === 'ready') {
+        const unit = this.queue[0]!;
+        if (unit.local) {
+          if (this.inflight.length > 0 || this.lsnPending > 0) return;
+          this.queue.shift();
+          this.runLocal(unit.local);
+          continue;
+        }
+        if (this.conn) {
+          if (this.inflight.length > 0 && !this.fitsAttached(unit)) return;
+          if (this.inflight.length === 0) this.maybeDetach();
+        }
+        if (!this.conn) {
+          const choice = this.route(unit);
+          this.ctx.metrics.statement(choice.backend.role, choice.reason);
+          unit.backend = choice.backend;
+          const conn = this.takeConnection(choice.backend);
+          if (!conn) return; // acquiring asynchronously; pump() runs again when it arrives
+          this.attach(conn, choice.backend);
+        } else {
+          this.ctx.metrics.statement(this.backend!.role, this.pinned ? 'session-pinned' : 'in-transaction');
+          unit.backend = this.backend;
+        }
+        this.queue.shift();
+        this.send(unit);
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  /** May this unit be pipelined onto the connection that is still busy with earlier units? */
+  private fitsAttached(unit: Unit): boolean {
+    if (this.pinned || this.txStatus !== 'I' || this.unsynced || this.copyIn) return true;
+    const needsPrimary = !unit.cls.readOnly && !unit.cls.begin;
+    return this.backend!.role === 'primary' || !needsPrimary;
+  }
+
+  /** Where a unit goes when no connection is attached, and why. */
+  private route(unit: Unit): { backend: Backend; reason: string } {
+    const cluster = this.ctx.cluster;
+    const cls = unit.cls;
+    if (unit.forcePrimary) return { backend: cluster.primary, reason: unit.retryReason ?? 'replica-retry' };
+    if (this.forcedPrimary) return { backend: cluster.primary, reason: 'forced' };
+    const readable = cls.readOnly || cls.begin === 'read-only';
+    if (!readable) return { backend: cluster.primary, reason: cls.reason };
+    if (this.ctx.config.read_your_writes && (this.lsnPending > 0 || this.lsnFailedUntil > Date.now())) {
+      return { backend: cluster.primary, reason: 'read-your-writes' };
+    }
+    const exclude = unit.retries > 0 ? unit.backend : undefined;
+    const pick = cluster.pickReplica(this.ctx.config.read_your_writes ? this.minLsn : 0n, exclude);
+    if (typeof pick === 'string') return { backend: cluster.primary, reason: pick };
+    return { backend: pick, reason: cls.begin === 'read-only' ? 'read-only-transaction' : cls.reason };
+  }
+
+  private takeConnection(backend: Backend): ServerConnection | undefined {
+    const held = this.held.get(backend);
+    if (held && !held.closed) return held;
+    const conn = backend.pool.tryAcquire();
+    if (conn) return conn;
+    this.acquiring = true;
+    backend.pool.acquire().then(
+      (c) => {
+        this.acquiring = false;
+        if (this.phase === 'closed') {
+          backend.pool.release(c);
+          return;
+        }
+        this.attach(c, backend);
+        this.pump();
+      },
+      (err: Error) => {
+        this.acquiring = false;
+        if (this.phase === 'closed') return;
+        const unit = this.queue[0];
+        if (backend.role === 'replica' && unit && unit.retries < MAX_RETRIES) {
+          // The cluster banned the replica; the next route() will not pick it.
+          unit.retries++;
+          this.ctx.metrics.retries.labels('replica-connect').inc();
+        } else if (unit) {
+          this.queue.shift();
+          this.failUnit(unit, backend, err.message);
+        }
+        this.pump();
+      },
+    );
+    return undefined;
+  }
+
+  /** Answers a unit that could not be sent with an error (and its ReadyForQuery), as a server would. */
+  private failUnit(unit: Unit, backend: Backend, detail: string): void {
+    const what = backend.role === 'primary' ? 'the primary' : 'replica';
+    const parts = [
+      msg.errorResponse({
+        code: '08006',
+        message: `scaleout: ${what} ${backend.id} is unavailable: ${detail}`,
+        hint:
+          backend.role === 'primary'
+            ? 'Writes fail until the primary is back; reads continue on replicas.'
+            : undefined,
+      }),
+    ];
+    for (let i = 0; i < unit.syncs; i++) parts.push(msg.readyForQuery(this.txStatus));
+    this.socket.write(Buffer.concat(parts));
+  }
+
+  private attach(conn: ServerConnection, backend: Backend): void {
+    this.conn = conn;
+    this.backend = backend;
+    conn.handler = this;
+    if (this.ctx.config.pool_mode === 'session') this.held.set(backend, conn);
+  }
+
+  /** Gives the connection back when the unit sequence on it is complete and nothing ties the client to it. */
+  private maybeDetach(): void {
+    const conn = this.conn;
+    if (
+      !conn ||
+      this.inflight.length > 0 ||
+      this.pinned ||
+      this.txStatus !== 'I' ||
+      this.unsynced ||
+      this.copyIn
+    )
+      return;
+    this.conn = undefined;
+    const backend = this.backend!;
+    this.backend = undefined;
+    if (this.ctx.config.pool_mode === 'session') return; // kept in `held`
+    backend.pool.release(conn);
+  }
+
+  private send(unit: Unit): void {
+    const conn = this.conn!;
+    const parts: Buffer[] = [];
+    for (const m of unit.msgs) {
+      switch (m.type) {
+        case 0x50: // P
+          if (m.stmt) {
+            if (conn.prepared.has(m.stmt.serverName)) {
+              parts.push(msg.closeStatement(m.stmt.serverName));
+              this.expect.push({ k: 'close', swallow: true });
+            }
+            parts.push(m.stmt.parse);
+            conn.prepared.add(m.stmt.serverName);
+            this.expect.push({ k: 'parse', swallow: false, name: m.stmt.serverName });
+          } else {
+            parts.push(m.raw);
+            this.expect.push({ k: 'parse', swallow: false });
+          }
+          break;
+        case 0x42: // B
+        case 0x44: // D
+          if (m.stmt) {
+            this.ensurePrepared(conn, m.stmt, parts);
+            parts.push(renameStatement(m.raw, m.type, m.stmt.serverName));
+          } else parts.push(m.raw);
+          break;
+        case 0x43: // C
+          if (m.stmt) {
+            parts.push(renameStatement(m.raw, m.type, m.stmt.serverName));
+            conn.prepared.delete(m.stmt.serverName);
+          } else parts.push(m.raw);
+          this.expect.push({ k: 'close', swallow: false });
+          break;
+        case 0x53: // S
+        case 0x51: // Q
+        case 0x46: // F
+          parts.push(m.raw);
+          this.expect.push({ k: 'sync' });
+          break;
+        default:
+          parts.push(m.raw);
+      }
+    }
+    if (unit.cls.write) this.txWrote = true;
+    if (unit.cls.sessionState) {
+      this.pinned = true;
+      this.ctx.log.debug(
+        { reason: unit.cls.detail ?? unit.cls.reason },
+        'session pinned to its server connection',
+      );
+    }
+    this.unsynced = unit.syncs === 0;
+    if (this.backend!.role === 'replica') this.backend!.target.outstanding++;
+    // A replica's answer is held back until a row arrives, so a refused or failed read can be retried.
+    this.holding =
+      this.backend!.role === 'replica' &&
+      this.txStatus === 'I' &&
+      this.inflight.length === 0 &&
+      unit.syncs === 1
+        ? []
+        : undefined;
+    this.inflight.push(unit);
+    conn.writeAll(parts);
+  }
+
+  private ensurePrepared(conn: ServerConnection, stmt: Statement, parts: Buffer[]): void {
+    if (conn.prepared.has(stmt.serverName)) return;
+    parts.push(stmt.parse);
+    conn.prepared.add(stmt.serverName);
+    this.expect.push({ k: 'parse', swallow: true, name: stmt.serverName });
+  }
+
+  // ---------------------------------------------------------------- server input
+
+  onServerMessage(conn: ServerConnection, type: number, buf: Buffer, start: number, end: number): void {
+    if (conn !== this.conn) {
+      // A held (session-mode) connection speaking while another is attached: only async messages.
+      if (type === 0x41 || type === 0x4e || type === 0x53) this.socket.write(buf.subarray(start, end));
+      return;
+    }
+    if (this.retryCause !== undefined) {
+      if (type === 0x5a) this.finishRetry(conn, buf[start + 5]!);
+      return;
+    }
+    switch (type) {
+      case 0x31: {
+        // 1 ParseComplete
+        const e = this.expect.shift();
+        if (e?.k === 'parse' && e.swallow) return;
+        break;
+      }
+      case 0x33: {
+        // 3 CloseComplete
+        const e = this.expect.shift();
+        if (e?.k === 'close' && e.swallow) return;
+        break;
+      }
+      case 0x45: {
+        // E: the server skips to the next Sync, so the statements it skipped were never prepared.
+        if (this.holding) {
+          const code = errorCode(buf, start, end);
+          if (RETRYABLE_ON_REPLICA.has(code) && this.inflight[0]!.retries < MAX_RETRIES) {
+            this.retryCause = code;
+            this.dropExpectationsUntilSync(conn);
+            return;
+          }
+        }
+        this.dropExpectationsUntilSync(conn);
+        if (this.copyIn) this.copyIn = false;
+        break;
+      }
+      case 0x47: // G CopyInResponse
+        this.copyIn = true;
+        break;
+      case 0x43: // C CommandComplete (ends COPY IN too)
+        this.copyIn = false;
+        break;
+      case 0x5a: {
+        // Z ReadyForQuery
+        this.expect.shift();
+        const status = String.fromCharCode(buf[start + 5]!) as 'I' | 'T' | 'E';
+        this.txStatus = status;
+        conn.status = status;
+        const unit = this.inflight.shift();
+        if (unit?.backend?.role === 'replica') unit.backend.target.outstanding--;
+        if (status === 'I' && this.txWrote) {
+          this.txWrote = false;
+          this.afterCommit();
+        }
+        break;
+      }
+    }
+    if (this.holding) {
+      // Parse/Bind/row-description noise can still be retried; anything else means the answer is real.
+      if (
+        type === 0x31 ||
+        type === 0x32 ||
+        type === 0x74 ||
+        type === 0x54 ||
+        type === 0x6e ||
+        type === 0x4e ||
+        type === 0x53
+      ) {
+        this.holding.push(buf.subarray(start, end));
+        return;
+      }
+      for (const b of this.holding) this.out.add(b);
+      this.holding = undefined;
+    }
+    this.out.add(buf, start, end);
+  }
+
+  onServerChunkEnd(conn: ServerConnection): void {
+    if (conn !== this.conn) return;
+    if (this.out.empty) return;
+    const parts = this.out.take();
+    let ok = true;
+    if (parts.length === 1) ok = this.socket.write(parts[0]!);
+    else {
+      this.socket.cork();
+      for (const p of parts) ok = this.socket.write(p);
+      this.socket.uncork();
+    }
+    if (!ok) conn.socket.pause(); // slow client: stop reading the server until the client drains
+    if (this.inflight.length === 0) {
+      this.sendLsnIfDue();
+      this.maybeDetach();
+      this.pump();
+    }
+  }
+
+  onServerClose(conn: ServerConnection, error?: Error): void {
+    const backend =
+      [...this.held.entries()].find(([, c]) => c === conn)?.[0] ??
+      (conn === this.conn ? this.backend : undefined);
+    if (backend) this.held.delete(backend);
+    if (conn !== this.conn) {
+      if (backend) backend.pool.discard(conn);
+      return;
+    }
+    const b = this.backend!;
+    this.conn = undefined;
+    this.backend = undefined;
+    b.pool.discard(conn);
+    if (this.phase === 'closed') return;
+    if (!conn.discarded) this.ctx.cluster.ban(b, error?.message ?? 'server closed the connection');
+    const unit = this.inflight[0];
+    // A read whose answer has not started reaching the client can be run again elsewhere.
+    if (this.holding && unit && this.inflight.length === 1 && unit.retries < MAX_RETRIES) {
+      this.inflight.length = 0;
+      this.expect = [];
+      this.holding = undefined;
+      this.retryCause = undefined;
+      if (b.role === 'replica') b.target.outstanding--;
+      unit.retries++;
+      this.ctx.metrics.retries.labels('server-lost').inc();
+      this.queue.unshift(unit);
+      this.pump();
+      return;
+    }
+    this.ctx.log.warn(
+      { server: b.id, error: error?.message },
+      'server connection lost mid-request; closing client',
+    );
+    this.fatal('08006', `scaleout: connection to ${b.role} ${b.id} lost${error ? `: ${error.message}` : ''}`);
+  }
+
+  private dropExpectationsUntilSync(conn: ServerConnection): void {
+    while (this.expect.length > 0 && this.expect[0]!.k !== 'sync') {
+      const e = this.expect.shift()!;
+      if (e.k === 'parse' && e.name) conn.prepared.delete(e.name);
+    }
+  }
+
+  /** The refused read's ReadyForQuery arrived: put the connection back and run the unit elsewhere. */
+  private finishRetry(conn: ServerConnection, status: number): void {
+    const cause = this.retryCause!;
+    this.retryCause = undefined;
+    this.expect = [];
+    this.holding = undefined;
+    conn.status = String.fromCharCode(status) as 'I';
+    const unit = this.inflight.shift()!;
+    const b = this.backend!;
+    b.target.outstanding--;
+    unit.retries++;
+    if (cause === '25006') {
+      unit.forcePrimary = true;
+      this.ctx.metrics.misrouted.inc();
+      this.ctx.log.error(
+        { sql: unit.sql, reason: unit.cls.reason, server: b.id },
+        'BUG: statement classified read-only was refused by a replica (25006); re-running it on the primary',
+      );
+    } else {
+      if (unit.retries >= MAX_RETRIES) unit.forcePrimary = true;
+      this.ctx.log.warn({ server: b.id, sqlstate: cause }, 'replica refused a read; retrying elsewhere');
+    }
+    this.ctx.metrics.retries.labels(`sqlstate-${cause}`).inc();
+    unit.retryReason = cause === '25006' ? 'misclassified-retry' : 'replica-retry';
+    this.txStatus = 'I';
+    this.maybeDetach();
+    this.queue.unshift(unit);
+    this.pump();
+  }
+
+  // ---------------------------------------------------------------- read-your-writes
+
+  private afterCommit(): void {
+    if (!this.ctx.config.read_your_writes) return;
+    this.lsnPending++;
+    this.ctx.cluster.primaryLsnAfterNow().then(
+      (lsn) => {
+        this.lsnPending--;
+        if (lsn > this.minLsn) {
+          this.minLsn = lsn;
+          this.announceLsn = true;
+        }
+        if (this.inflight.length === 0) {
+          this.sendLsnIfDue();
+          this.pump();
+        }
+      },
+      (err: Error) => {
+        this.lsnPending--;
+        // Without the position, keep this client's reads on the primary for a while.
+        this.lsnFailedUntil = Date.now() + Math.max(this.ctx.config.max_lag_ms, 1000) * 5;
+        this.ctx.log.warn({ error: err.message }, 'could not read the primary WAL position after a write');
+        if (this.inflight.length === 0) this.pump();
+      },
+    );
+  }
+
+  /** Tells the client its read-your-writes token (ParameterStatus scaleout.last_lsn) between answers. */
+  private sendLsnIfDue(): void {
+    if (!this.announceLsn || this.phase !== 'ready' || this.inflight.length > 0) return;
+    this.announceLsn = false;
+    this.socket.write(msg.parameterStatus('scaleout.last_lsn', formatLsn(this.minLsn)));
+  }
+
+  // ---------------------------------------------------------------- local commands
+
+  private localCommand(sql: string): LocalCommand | undefined {
+    const c = sql.charCodeAt(0) | 0x20;
+    // Cheap guard: only statements starting with e/s/r (after spaces) can be ours.
+    if (c !== 0x65 && c !== 0x73 && c !== 0x72 && c !== 0x20 && c !== 0x0a && c !== 0x29) return undefined;
+    const ex = LOCAL_EXPLAIN.exec(sql);
+    if (ex) return { kind: 'explain-route', sql: ex[1]! };
+    const m = LOCAL_SET.exec(sql);
+    if (!m) return undefined;
+    const verb = m[1]!.toLowerCase();
+    const name = m[2]!.toLowerCase();
+    if (verb === 'show') return { kind: 'show', name };
+    return {
+      kind: 'set',
+      name,
+      value: verb === 'reset' ? undefined : (m[3] ?? '').replace(/^'(.*)'$/, '$1').trim(),
+    };
+  }
+
+  private runLocal(cmd: LocalCommand): void {
+    const parts: Buffer[] = [];
+    const error = (code: string, message: string): void => {
+      parts.push(msg.errorResponse({ code, message }));
+    };
+    switch (cmd.kind) {
+      case 'explain-route': {
+        const cls = this.ctx.classifier.classify(cmd.sql);
+        const probe: Unit = { kind: 'query', msgs: [], syncs: 1, cls, retries: 0 };
+        let server: string;
+        let reason: string;
+        if (this.conn && (this.pinned || this.txStatus !== 'I')) {
+          server = this.backend!.id;
+          reason = this.pinned ? 'session-pinned' : 'in-transaction';
+        } else {
+          const r = this.route(probe);
+          server = r.backend.id;
+          reason = r.reason;
+        }
+        const role = server === this.ctx.cluster.primary.id ? 'primary' : 'replica';
+        parts.push(msg.rowDescription(['route', 'server', 'reason', 'detail', 'statement_class']));
+        parts.push(
+          msg.dataRow([
+            role,
+            server,
+            reason,
+            cls.detail ?? null,
+            `${cls.readOnly ? 'read-only' : 'not read-only'} (${cls.reason})`,
+          ]),
+        );
+        parts.push(msg.commandComplete('EXPLAIN'));
+        break;
+      }
+      case 'show': {
+        const value =
+          cmd.name === 'last_lsn'
+            ? formatLsn(this.minLsn)
+            : cmd.name === 'route'
+              ? this.forcedPrimary
+                ? 'primary'
+                : 'auto'
+              : undefined;
+        if (value === undefined)
+          error('42704', `unrecognized configuration parameter "scaleout.${cmd.name}"`);
+        else {
+          parts.push(
+            msg.rowDescription([`scaleout.${cmd.name}`]),
+            msg.dataRow([value]),
+            msg.commandComplete('SHOW'),
+          );
+        }
+        break;
+      }
+      case 'set': {
+        if (cmd.name === 'route') {
+          const v = (cmd.value ?? 'auto').toLowerCase();
+          if (v !== 'primary' && v !== 'auto' && v !== 'default') {
+            error('22023', `invalid value for scaleout.route: "${cmd.value}" (use primary or auto)`);
+          } else {
+            this.forcedPrimary = v === 'primary';
+            parts.push(msg.commandComplete(cmd.value === undefined ? 'RESET' : 'SET'));
+          }
+        } else if (cmd.name === 'last_lsn') {
+          const lsn = cmd.value === undefined ? 0n : parseLsn(cmd.value);
+          if (lsn === undefined)
+            error(
+              '22023',
+              `invalid WAL position for scaleout.last_lsn: "${cmd.value}" (expected like 0/16B3748)`,
+            );
+          else {
+            if (lsn > this.minLsn || cmd.value === undefined) this.minLsn = lsn;
+            parts.push(msg.commandComplete(cmd.value === undefined ? 'RESET' : 'SET'));
+          }
+        } else error('42704', `unrecognized configuration parameter "scaleout.${cmd.name}"`);
+        break;
+      }
+    }
+    parts.push(msg.readyForQuery(this.txStatus));
+    this.socket.write(Buffer.concat(parts));
+  }
+
+  /** The server (and its real cancel key) running this client's current request, if any. */
+  cancelTarget(): { host: string; port: number; pid: number; secret: number } | undefined {
+    const conn = this.conn;
+    if (!conn || this.inflight.length === 0) return undefined;
+    return { host: conn.endpoint.host, port: conn.endpoint.port, pid: conn.pid, secret: conn.secret };
+  }
+
+  // ---------------------------------------------------------------- teardown
+
+  /** Sends a FATAL error and closes; nothing of the offending input reaches a server. */
+  private fatal(code: string, message: string): void {
+    if (this.phase === 'closed') return;
+    if (!this.socket.destroyed) this.socket.end(msg.errorResponse({ severity: 'FATAL', code, message }));
+    this.close();
+  }
+
+  /** Client gone: every server connection it held is rolled back and reset before anyone reuses it. */
+  close(): void {
+    if (this.phase === 'closed') return;
+    const wasReady = this.phase === 'ready';
+    this.phase = 'closed';
+    this.ctx.metrics.clients.dec();
+    if (this.cancelKey) this.ctx.unregisterCancelKey(this.cancelKey.pid);
+    if (!this.socket.destroyed) this.socket.destroy();
+    if (!wasReady) return;
+    const conns = new Map<ServerConnection, Backend>();
+    for (const [b, c] of this.held) conns.set(c, b);
+    if (this.conn) conns.set(this.conn, this.backend!);
+    const busy = this.inflight.length > 0 || this.copyIn || this.unsynced;
+    for (const [conn, backend] of conns) {
+      const active = conn === this.conn;
+      if (backend.role === 'replica' && active && this.inflight.length > 0) backend.target.outstanding--;
+      if (conn.closed || (active && busy)) {
+        // Mid-statement: dropping the connection makes the server abort and roll back.
+        conn.handler = undefined;
+        backend.pool.discard(conn);
+        continue;
+      }
+      const needsReset = this.pinned || this.ctx.config.pool_mode === 'session';
+      const needsRollback = conn.status !== 'I' || (active && this.txStatus !== 'I');
+      if (!needsReset && !needsRollback) {
+        conn.handler = undefined;
+        backend.pool.release(conn);
+        continue;
+      }
+      void resetConnection(conn, needsRollback, needsReset).then(
+        () => backend.pool.release(conn),
+        () => backend.pool.discard(conn),
+      );
+    }
+    this.conn = undefined;
+    this.held.clear();
+  }
+}
+
+async function resetConnection(conn: ServerConnection, rollback: boolean, reset: boolean): Promise<void> {
+  conn.handler = undefined;
+  if (rollback) await conn.query('ROLLBACK');
+  if (reset) {
+    await conn.query('DISCARD ALL');
+    conn.prepared.clear();
+  }
+  if (conn.status !== 'I') throw new Error('connection not idle after reset');
+}
+
+function combine(a: Classification, b: Classification): Classification {
+  if (a === NEUTRAL) return b;
+  if (!a.readOnly)
+    return b.readOnly
+      ? a
+      : { ...a, sessionState: a.sessionState || b.sessionState, write: a.write || b.write };
+  return b;
+}
