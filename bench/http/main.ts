@@ -3,7 +3,17 @@
  * nginx, HAProxy and our LB side by side in one run, each pinned to one core. Prints a markdown table
  * and writes every raw figure to results/latest.json. Method and knobs: README.md.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync, chmodSync, readFileSync } from 'node:fs';
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,10 +47,10 @@ async function versions(): Promise<Record<string, string>> {
   };
 }
 
-async function gitFacts(): Promise<{ commit: string; srcDirty: boolean }> {
+async function gitFacts(): Promise<{ commit: string; srcDirty: boolean; srcChanges: string[] }> {
   const commit = (await capture('git', ['-C', repoRoot, 'rev-parse', '--short', 'HEAD'])).text.trim();
   const status = (await capture('git', ['-C', repoRoot, 'status', '--porcelain', '--', 'src'])).text.trim();
-  return { commit, srcDirty: status.length > 0 };
+  return { commit, srcDirty: status.length > 0, srcChanges: status ? status.split('\n') : [] };
 }
 
 function machine(): Record<string, string | number> {
@@ -50,6 +60,16 @@ function machine(): Record<string, string | number> {
     cpuModel: model,
     kernel: readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim(),
   };
+}
+
+/** Copy dist/ (with package.json for ESM and a link to node_modules) into the temp folder; return its cli.js. */
+function snapshotBuild(work: string): string {
+  const dir = join(work, 'scaleout');
+  mkdirSync(dir);
+  cpSync(join(repoRoot, 'dist'), join(dir, 'dist'), { recursive: true });
+  cpSync(join(repoRoot, 'package.json'), join(dir, 'package.json'));
+  symlinkSync(join(repoRoot, 'node_modules'), join(dir, 'node_modules'));
+  return join(dir, 'dist', 'cli.js');
 }
 
 async function main(): Promise<number> {
@@ -76,6 +96,10 @@ async function main(): Promise<number> {
     else rmSync(work, { recursive: true, force: true });
   };
   process.on('exit', cleanup);
+
+  // Run our LB from a copy of dist/, so a rebuild by someone else during the run cannot mix two builds.
+  if (!process.env.SCALEOUT_CLI && existsSync(settings.cli)) settings.cli = snapshotBuild(work);
+  const git = await gitFacts(); // the state the snapshot was built from (as far as git can tell)
 
   const commands = new Map<string, boolean>();
   for (const c of ['nginx', 'haproxy']) commands.set(c, await has(c));
@@ -144,7 +168,6 @@ async function main(): Promise<number> {
   const summaries = summarise(grouped);
   const table = markdown({ summaries, settings, skipped, problems, warnings });
 
-  const git = await gitFacts();
   const result = {
     date: started.toISOString(),
     elapsedSeconds: elapsed,
