@@ -34,7 +34,7 @@ export class DnsMetrics {
   recordSets: () => AddressRecordSet[] = () => [];
 
   constructor() {
-    collectDefaultMetrics({ register: this.registry, prefix: 'scaleout_dns_process_' });
+    collectDefaultMetrics({ register: this.registry, prefix: 'scaleout_dns_' });
     this.counterFrom(
       'scaleout_dns_queries_total',
       'Queries answered, by zone, name, type and response code',
@@ -63,13 +63,14 @@ export class DnsMetrics {
         this.inc(truncated.n);
       },
     });
-    const self = this;
+    const openTcp = () => this.tcpConnections;
+    const sets = () => this.recordSets();
     new Gauge({
       name: 'scaleout_dns_tcp_connections',
       help: 'Open TCP connections',
       registers: [this.registry],
       collect() {
-        this.set(self.tcpConnections);
+        this.set(openTcp());
       },
     });
     new Counter({
@@ -79,7 +80,7 @@ export class DnsMetrics {
       registers: [this.registry],
       collect() {
         this.reset();
-        for (const set of self.recordSets()) {
+        for (const set of sets()) {
           for (const pool of set.pools) {
             for (const t of pool.group.targets.values()) {
               const n = set.stats.total.get(t) ?? 0;
@@ -96,7 +97,7 @@ export class DnsMetrics {
       registers: [this.registry],
       collect() {
         this.reset();
-        for (const set of self.recordSets())
+        for (const set of sets())
           for (const pool of set.pools)
             for (const t of pool.group.targets.values())
               this.set({ record_set: set.name, pool: pool.label, address: t.id, state: t.state }, 1);
@@ -109,7 +110,7 @@ export class DnsMetrics {
       registers: [this.registry],
       collect() {
         this.reset();
-        for (const set of self.recordSets())
+        for (const set of sets())
           for (const pool of set.pools)
             this.set({ record_set: set.name, pool: pool.label }, pool.balancer.failOpen ? 1 : 0);
       },

@@ -176,7 +176,7 @@ export class DnsService {
     }
     // Startup lines: what listens where, the zones, the record sets and their health.
     log.info(
-      { udp: this.listenAddress, tcp: this.listenAddress, port },
+      { udp: this.listenAddress, tcp: this.listenAddress, port, admin: this.adminAddress },
       `dns listening on udp ${this.listenAddress} and tcp ${this.listenAddress}`,
     );
     if (this.adminAddress)

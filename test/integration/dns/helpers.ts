@@ -60,10 +60,9 @@ export async function startDns(args: string[], timeoutMs = 10_000): Promise<Runn
     throw new Error(`scaleout dns exited with ${code}: ${stderr}`);
   });
   const listening = await Promise.race([waitForLog(/^dns listening/), exited]);
-  const adminLine = logs.find((l) => typeof l.admin === 'string');
   return {
     port: Number(listening.port),
-    adminPort: adminLine ? Number(String(adminLine.admin).split(':').at(-1)) : undefined,
+    adminPort: typeof listening.admin === 'string' ? Number(listening.admin.split(':').at(-1)) : undefined,
     proc,
     logs,
     waitForLog,

@@ -1,0 +1,84 @@
+// Response rate limiting: a flood from one source prefix is cut to the configured rate (the rest
+// dropped, every 2nd limited answer sent truncated so real clients retry over TCP), while TCP and
+// other prefixes are unaffected.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import dgram from 'node:dgram';
+import { once } from 'node:events';
+import dnsPacket from 'dns-packet';
+import { admin, dig, parseDig, sleep, startDns, type RunningDns } from './helpers.js';
+
+async function flood(
+  port: number,
+  fromHost: string,
+  count: number,
+): Promise<{ answered: number; truncated: number }> {
+  const socket = dgram.createSocket('udp4');
+  socket.bind(0, fromHost);
+  await once(socket, 'listening');
+  let answered = 0;
+  let truncated = 0;
+  socket.on('message', (m) => {
+    const d = dnsPacket.decode(m);
+    if (d.flag_tc) truncated++;
+    else answered++;
+  });
+  const packet = dnsPacket.encode({
+    type: 'query',
+    id: 1,
+    questions: [{ name: 'www.example.test', type: 'A', class: 'IN' }],
+  });
+  for (let i = 0; i < count; i++) {
+    socket.send(packet, port, '127.0.0.1');
+    if (i % 50 === 49) await sleep(1);
+  }
+  await sleep(300);
+  socket.close();
+  return { answered, truncated };
+}
+
+describe('scaleout dns response rate limiting', () => {
+  let dns: RunningDns;
+
+  before(async () => {
+    dns = await startDns([
+      '--zone',
+      'example.test',
+      '--record',
+      'www A 127.0.0.2',
+      '--rrl-rate',
+      '20',
+      '--rrl-exempt',
+      '',
+      '--admin',
+      '127.0.0.1:0',
+    ]);
+  });
+
+  after(async () => {
+    await dns.stop();
+  });
+
+  it('limits a flood from one /24, slips every 2nd limited answer, spares TCP and other prefixes', async () => {
+    const started = Date.now();
+    const { answered, truncated } = await flood(dns.port, '127.0.0.1', 400);
+    const seconds = (Date.now() - started) / 1000;
+    // Burst 20 + 20/s while the flood lasted (well under a few seconds).
+    assert.ok(
+      answered >= 20 && answered <= 20 + Math.ceil(20 * seconds) + 5,
+      `answered ${answered} in ${seconds}s`,
+    );
+    const limited = 400 - answered;
+    assert.ok(Math.abs(truncated - limited / 2) <= 2, `truncated ${truncated} of ${limited} limited`);
+    // TCP is not limited (a spoofed source cannot complete a handshake).
+    const tcp = parseDig(await dig(dns.port, '+tcp', 'www.example.test', 'A'));
+    assert.equal(tcp.status, 'NOERROR');
+    // Another /24 has its own budget.
+    const other = await flood(dns.port, '127.0.9.1', 10);
+    assert.equal(other.answered, 10);
+    const metrics = (await admin(dns.adminPort!, '/metrics')).body;
+    assert.match(metrics, /scaleout_dns_rrl_total\{action="dropped"\} \d+/);
+    assert.match(metrics, /scaleout_dns_rrl_total\{action="slipped"\} \d+/);
+    assert.equal(dns.proc.exitCode, null);
+  });
+});
