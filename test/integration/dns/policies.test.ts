@@ -51,7 +51,7 @@ async function ask(port: number, name: string, count: number, type: 'A' | 'AAAA'
         '127.0.0.1',
       );
       const decoded = dnsPacket.decode(await reply);
-      answers.push((decoded.answers ?? []).map((a) => String(a.data)));
+      answers.push((decoded.answers ?? []).map((a) => String((a as { data: unknown }).data)));
     }
   } finally {
     socket.close();

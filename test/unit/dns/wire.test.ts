@@ -76,7 +76,15 @@ const validQueries = fc
       flags: dnsPacket.RECURSION_DESIRED,
       questions: [{ name, type: type as dnsPacket.RecordType, class: 'IN' }],
       additionals: edns
-        ? [{ type: 'OPT', name: '.', udpPayloadSize: 4096, flags: 0, options: [] } as dnsPacket.Answer]
+        ? [
+            {
+              type: 'OPT',
+              name: '.',
+              udpPayloadSize: 4096,
+              flags: 0,
+              options: [],
+            } as unknown as dnsPacket.Answer,
+          ]
         : [],
     }),
   );
