@@ -1,4 +1,5 @@
 import type { Balancer, Endpoint, Selection } from './types.js';
+import { emptySelection, OrderedSelection } from './selection.js';
 
 /**
  * Plain round robin: each selection starts one step further along the list and then walks it in
@@ -18,11 +19,9 @@ export class RoundRobinBalancer<E extends Endpoint> implements Balancer<E> {
   select(): Selection<E> {
     const list = this.endpoints;
     const n = list.length;
+    if (n === 0) return emptySelection();
     const start = this.cursor;
-    this.cursor = n === 0 ? 0 : (start + 1) % n;
-    let offered = 0;
-    return {
-      next: () => (offered < n ? list[(start + offered++) % n] : undefined),
-    };
+    this.cursor = start + 1 === n ? 0 : start + 1;
+    return new OrderedSelection(list, start);
   }
 }
