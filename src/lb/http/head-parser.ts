@@ -202,8 +202,11 @@ function parseHeaderLines(
   }
 }
 
+// Control characters are exactly what these patterns must refuse.
+/* eslint-disable no-control-regex */
 const REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([^\x00-\x20\x7f]+) HTTP\/1\.([01])$/;
 const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3})(?: ([^\x00-\x08\x0a-\x1f\x7f]*))?$/;
+/* eslint-enable no-control-regex */
 
 /** Parses a complete request head (`headLength` from findHeadEnd). */
 export function parseRequestHead(buf: Buffer, headLength: number, limits: HeadLimits): RequestHead {

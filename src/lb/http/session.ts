@@ -112,7 +112,8 @@ export class ClientSession implements UpstreamOwner, Expirable {
   private sentAt = 0;
   private responseStarted = false;
   private keepAlive = true;
-  private corked = false;
+  /** A response head not yet written: it goes out with the first body bytes in one write. */
+  private pendingHead: string | undefined;
   private clientEnded = false;
 
   constructor(
@@ -295,12 +296,12 @@ export class ClientSession implements UpstreamOwner, Expirable {
     const rest = this.pending;
     this.pending = undefined;
     if (this.requestBodyDone) {
-      conn.write(this.upstreamHead);
+      conn.write(this.upstreamHead, 'latin1');
       this.phase = Phase.Awaiting;
       if (rest) this.pending = rest; // pipelined request
     } else {
       conn.socket.cork();
-      conn.write(this.upstreamHead);
+      conn.write(this.upstreamHead, 'latin1');
       this.phase = Phase.Body;
       this.deadline = this.ctx.sweeper.after(this.ctx.timeouts.idleMs);
       if (rest) this.forwardBody(rest);
@@ -378,17 +379,24 @@ export class ClientSession implements UpstreamOwner, Expirable {
     if (untilClose || this.clientEnded) this.keepAlive = false;
     this.responseStarted = true;
     this.countStatus(head.status);
-    this.socket.cork();
-    this.corked = true;
-    this.socket.write(buildClientResponseHead(head, this.keepAlive, this.req!.minor), 'latin1');
+    this.pendingHead = buildClientResponseHead(head, this.keepAlive, this.req!.minor);
   }
 
   onResponseData(conn: UpstreamConnection, chunk: Buffer): void {
-    if (!this.socket.write(chunk)) conn.socket.pause(); // resumed on the client's 'drain'
+    let data = chunk;
+    const head = this.pendingHead;
+    if (head !== undefined) {
+      // One write (one syscall) for head and body: most responses fit in a single chunk.
+      this.pendingHead = undefined;
+      data = Buffer.allocUnsafe(head.length + chunk.length);
+      data.write(head, 0, 'latin1');
+      chunk.copy(data, head.length);
+    }
+    if (!this.socket.write(data)) conn.socket.pause(); // resumed on the client's 'drain'
   }
 
   onResponseEnd(conn: UpstreamConnection): void {
-    this.uncork();
+    this.flushHead();
     this.conn = undefined;
     this.endAttempt();
     const pool = this.ctx.poolFor(conn.target);
@@ -406,7 +414,7 @@ export class ClientSession implements UpstreamOwner, Expirable {
     this.conn = undefined;
     this.ctx.stats.upstreamErrors++;
     this.endAttempt();
-    this.uncork();
+    this.flushHead();
     // A reset on a reused keep-alive socket before any byte is the target closing an idle connection,
     // not a sign of ill health.
     if (!(conn.reused && !conn.responseStarted && !timedOut)) {
@@ -438,13 +446,13 @@ export class ClientSession implements UpstreamOwner, Expirable {
   }
 
   onDataProcessed(): void {
-    this.uncork();
+    this.flushHead();
   }
 
-  private uncork(): void {
-    if (this.corked) {
-      this.corked = false;
-      this.socket.uncork();
+  private flushHead(): void {
+    if (this.pendingHead !== undefined) {
+      this.socket.write(this.pendingHead, 'latin1');
+      this.pendingHead = undefined;
     }
   }
 

@@ -90,8 +90,10 @@ export class UpstreamConnection implements Expirable {
     this.deadline = this.pool.sweeper.after(this.pool.options.responseTimeoutMs);
   }
 
-  write(data: Buffer | string): boolean {
-    return this.socket.write(data);
+  write(data: Buffer): boolean;
+  write(data: string, encoding: 'latin1'): boolean;
+  write(data: Buffer | string, encoding?: 'latin1'): boolean {
+    return typeof data === 'string' ? this.socket.write(data, encoding) : this.socket.write(data);
   }
 
   /** Re-arms the response timeout (called while request body bytes keep flowing). */

@@ -1,5 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
 import { Agent, request } from 'undici';
 import { startTargets, stopTargets, type TestTarget } from '../../helpers/http-targets.js';
 import { startLb, type TestLb } from '../../helpers/lb.js';
@@ -66,9 +67,7 @@ describe('HTTP proxying', () => {
     const parts = ['alpha-', 'beta-', 'gamma'];
     const res = await request(`${lb.url}/echo`, {
       method: 'POST',
-      body: (async function* () {
-        for (const p of parts) yield Buffer.from(p);
-      })(),
+      body: Readable.from(parts.map((p) => Buffer.from(p))),
       dispatcher: agent,
     });
     assert.equal(res.statusCode, 200);
