@@ -42,10 +42,10 @@ export class ChunkedScanner {
   }
 
   /**
-   * Scans `buf` from `start`. Returns the index just past the end of the message, or -1 when the whole
+   * Scans `buf` from `start`; `payload`, if given, is called with each piece of chunk data. Returns the index just past the end of the message, or -1 when the whole
    * buffer belongs to the body and more is needed. Throws HttpParseError on malformed framing.
    */
-  scan(buf: Buffer, start = 0): number {
+  scan(buf: Buffer, start = 0, payload?: (data: Buffer) => void): number {
     let i = start;
     const n = buf.length;
     while (i < n) {
@@ -95,6 +95,8 @@ export class ChunkedScanner {
           break;
         case State.Data: {
           const take = Math.min(this.size, n - i);
+          // `payload` receives the body without its framing (for HTTP/1.0 clients, which lack chunked).
+          if (payload && take > 0) payload(buf.subarray(i, i + take));
           i += take;
           this.size -= take;
           if (this.size === 0) this.state = State.DataCr;

@@ -69,6 +69,14 @@ export interface SessionContext {
   sessions: Set<ClientSession>;
 }
 
+function withoutHeader(headers: string[], lowerName: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i]!.toLowerCase() !== lowerName) out.push(headers[i]!, headers[i + 1]!);
+  }
+  return out;
+}
+
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
 const enum Phase {
@@ -114,6 +122,8 @@ export class ClientSession implements UpstreamOwner, Expirable {
   private keepAlive = true;
   /** A response head not yet written: it goes out with the first body bytes in one write. */
   private pendingHead: string | undefined;
+  /** Set while a chunked response goes to an HTTP/1.0 client without its chunk framing. */
+  private dechunker: ChunkedScanner | undefined;
   private clientEnded = false;
 
   constructor(
@@ -379,10 +389,25 @@ export class ClientSession implements UpstreamOwner, Expirable {
     if (untilClose || this.clientEnded) this.keepAlive = false;
     this.responseStarted = true;
     this.countStatus(head.status);
+    if (head.chunked && this.req!.minor === 0) {
+      // An HTTP/1.0 client cannot read chunked: send the bare body and mark its end by closing.
+      this.keepAlive = false;
+      this.dechunker = new ChunkedScanner(502);
+      head.headers = withoutHeader(head.headers, 'transfer-encoding');
+    }
     this.pendingHead = buildClientResponseHead(head, this.keepAlive, this.req!.minor);
   }
 
   onResponseData(conn: UpstreamConnection, chunk: Buffer): void {
+    if (this.dechunker) {
+      // Framing was validated by the upstream side already; this pass only strips it.
+      this.dechunker.scan(chunk, 0, (payload) => this.writeResponse(conn, payload));
+      return;
+    }
+    this.writeResponse(conn, chunk);
+  }
+
+  private writeResponse(conn: UpstreamConnection, chunk: Buffer): void {
     let data = chunk;
     const head = this.pendingHead;
     if (head !== undefined) {
@@ -487,6 +512,7 @@ export class ClientSession implements UpstreamOwner, Expirable {
   /** The response is complete: next request on this connection, or close. */
   private finishRequest(): void {
     this.req = undefined;
+    this.dechunker = undefined;
     this.selection = undefined;
     if (!this.keepAlive || this.ctx.closing || this.phase === Phase.Closed) {
       this.phase = Phase.Closed;

@@ -142,3 +142,24 @@ describe('HTTP proxying', () => {
     assert.equal(r.closed, true);
   });
 });
+
+describe('HTTP/1.0 clients and chunked responses', () => {
+  it('gets the body without chunk framing, ended by close', async () => {
+    const targets = await startTargets(1);
+    const lb = await startLb(targets);
+    try {
+      const r = await rawExchange(
+        lb.port,
+        'POST /echo HTTP/1.0\r\nContent-Length: 11\r\n\r\nhello world',
+        1500,
+      );
+      assert.equal(statusOf(r.text), 200);
+      assert.doesNotMatch(r.text, /transfer-encoding/i);
+      assert.ok(r.text.endsWith('\r\n\r\nhello world'), JSON.stringify(r.text));
+      assert.equal(r.closed, true);
+    } finally {
+      await lb.stop();
+      await stopTargets(targets);
+    }
+  });
+});
