@@ -10,8 +10,5 @@ export class LeastConnectionsBalancer<E extends Endpoint>
   implements Balancer<E>
 {
   readonly algorithm = 'least-connections' as const;
-
-  protected loadOf(endpoint: E): number {
-    return endpoint.connections;
-  }
+  protected readonly counter = 'connections' as const;
 }

@@ -1,6 +1,6 @@
 import type { Endpoint, Selection } from './types.js';
 import { emptySelection, OrderedSelection } from './selection.js';
-import { weightOf } from './weights.js';
+import { MIN_WEIGHT, weightOf } from './weights.js';
 
 /** Virtual time is shifted back once it passes this, to keep full float precision. */
 const REBASE_AT = 2 ** 40;
@@ -27,7 +27,7 @@ export abstract class LeastLoadBalancer<E extends Endpoint> {
   private cursor = 0;
 
   /** The counter this algorithm balances on. */
-  protected abstract loadOf(endpoint: E): number;
+  protected abstract readonly counter: 'outstanding' | 'connections';
 
   update(endpoints: readonly E[]): void {
     const previous = new Map<string, number>();
@@ -44,20 +44,29 @@ export abstract class LeastLoadBalancer<E extends Endpoint> {
     const n = list.length;
     if (n === 0) return emptySelection();
     const finish = this.finish;
-    let i = this.cursor;
-    let best = i;
-    let bestLoad = this.loadOf(list[i]!) / weightOf(list[i]!);
-    let bestFinish = finish[i]!;
-    for (let step = 1; step < n; step++) {
-      i = i + 1 === n ? 0 : i + 1;
-      const endpoint = list[i]!;
-      const load = this.loadOf(endpoint) / weightOf(endpoint);
-      if (load < bestLoad || (load === bestLoad && finish[i]! < bestFinish)) {
-        best = i;
-        bestLoad = load;
-        bestFinish = finish[i]!;
+    const byConnections = this.counter === 'connections';
+    let best = -1;
+    let bestLoad = Infinity;
+    let bestFinish = Infinity;
+    // Two plain passes (cursor..end, then start..cursor) instead of a wrapping index: the tightest loop.
+    for (let pass = 0; pass < 2; pass++) {
+      const from = pass === 0 ? this.cursor : 0;
+      const to = pass === 0 ? n : this.cursor;
+      for (let i = from; i < to; i++) {
+        const endpoint = list[i]!;
+        const w = endpoint.weight;
+        const load =
+          (byConnections ? endpoint.connections : endpoint.outstanding) /
+          (w > 0 && w < Infinity ? w : MIN_WEIGHT);
+        if (!(load <= bestLoad)) continue; // also skips NaN from a broken counter
+        if (load < bestLoad || finish[i]! < bestFinish) {
+          best = i;
+          bestLoad = load;
+          bestFinish = finish[i]!;
+        }
       }
     }
+    if (best < 0) best = this.cursor; // only when every load is NaN (a counter bug): still answer
     const start = bestFinish > this.clock ? bestFinish : this.clock;
     this.clock = start;
     finish[best] = start + 1 / weightOf(list[best]!);

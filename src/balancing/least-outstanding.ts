@@ -10,8 +10,5 @@ export class LeastOutstandingBalancer<E extends Endpoint>
   implements Balancer<E>
 {
   readonly algorithm = 'least-outstanding' as const;
-
-  protected loadOf(endpoint: E): number {
-    return endpoint.outstanding;
-  }
+  protected readonly counter = 'outstanding' as const;
 }
