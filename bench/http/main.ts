@@ -139,8 +139,11 @@ async function main(): Promise<number> {
       lockWaitMs += waitedMs;
       runs.push(value);
       const rps = value.high?.wrk ? `${Math.round(value.high.wrk.rps)} rps @c${settings.conns}` : '';
+      const quiet = value.quiet
+        ? `, ${value.quiet.waitedSeconds} s for quiet (${value.quiet.busyPct.toFixed(0)}% busy)`
+        : '';
       log(
-        `round ${round}/${settings.rounds} ${row.name}: ${value.status} ${rps} (waited ${(waitedMs / 1000).toFixed(1)} s for the lock)`,
+        `round ${round}/${settings.rounds} ${row.name}: ${value.status} ${rps} (waited ${(waitedMs / 1000).toFixed(1)} s for the lock${quiet})`,
       );
     }
   }

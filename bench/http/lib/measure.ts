@@ -4,6 +4,7 @@
  * reading the proxy's CPU time around each, then stop it.
  */
 import { mkdirSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ChildProcess } from 'node:child_process';
 import { Backends, type BackendCount } from './backends.js';
 import { BACKEND_PORTS, LISTEN } from './configs.js';
@@ -54,6 +55,27 @@ export interface RunRecord {
   backends?: BackendCount[];
   low?: Phase;
   proxyLogFile?: string;
+  /** the quiet check before the block: seconds waited and box-wide busy % of the last 1 s sample */
+  quiet?: { waitedSeconds: number; busyPct: number };
+}
+
+/**
+ * Builds and tests of other people share this box and are not held off by the bench lock. Before a
+ * block, wait (up to `maxSeconds`) for a 1 s sample in which the whole box is busier than
+ * `thresholdPct` % of one core at most; the run goes ahead anyway after that, and the sample is kept.
+ */
+export async function waitForQuiet(
+  maxSeconds: number,
+  thresholdPct: number,
+): Promise<{ waitedSeconds: number; busyPct: number }> {
+  const start = performance.now();
+  let busy = Infinity;
+  do {
+    const before = cpuTimes();
+    await sleep(1000);
+    busy = Object.values(busyPct(before, cpuTimes())).reduce((a, b) => a + b, 0);
+  } while (busy > thresholdPct && performance.now() - start < maxSeconds * 1000);
+  return { waitedSeconds: Math.round((performance.now() - start) / 100) / 10, busyPct: busy };
 }
 
 async function measured(
@@ -142,6 +164,7 @@ export async function runBlock(
   let proxy: ChildProcess | undefined;
   let url = `http://127.0.0.1:${BACKEND_PORTS[0]}/`;
   backends.truncateLogs();
+  if (settings.quietWait > 0) record.quiet = await waitForQuiet(settings.quietWait, settings.quietPct);
   try {
     if (launch) {
       url = `http://${LISTEN.host}:${LISTEN.port}/`;

@@ -16,6 +16,10 @@ export interface Settings {
   cli: string;
   oursArgs: string[];
   keepWork: boolean;
+  /** seconds to wait before each block for the box to be quiet (0 = don't) */
+  quietWait: number;
+  /** box-wide busy CPU, in % of one core, that counts as quiet */
+  quietPct: number;
 }
 
 export const DEFAULT_ROWS = ['none', 'nginx', 'haproxy', 'ours'];
@@ -53,5 +57,7 @@ export function readSettings(env: NodeJS.ProcessEnv, repoRoot: string): Settings
     cli: resolve(env.SCALEOUT_CLI ?? resolve(repoRoot, 'dist/cli.js')),
     oursArgs: (env.OURS_ARGS ?? '').split(/\s+/).filter(Boolean),
     keepWork: Boolean(env.KEEP_WORK),
+    quietWait: env.QUIET_WAIT === '0' ? 0 : positiveInt(env, 'QUIET_WAIT', 15),
+    quietPct: positiveInt(env, 'QUIET_PCT', 25),
   };
 }
