@@ -58,7 +58,9 @@ const TRANSFER_CHUNK = 16_000;
 const OPT_FIXED = 11;
 
 export class Responder {
-  private readonly templates = new Map<string, Template>();
+  /** name key → qtype → template (two levels: no string building per query). */
+  private readonly templates = new Map<string, Map<number, Template>>();
+  private templateCount = 0;
   private readonly negative = new Map<string, Template>();
   private readonly allowTransfer = new BlockList();
   private readonly formerrStat: StatCell;
@@ -91,6 +93,7 @@ export class Responder {
   /** Drops cached answers (after zones or record sets change). */
   invalidate(): void {
     this.templates.clear();
+    this.templateCount = 0;
     this.negative.clear();
   }
 
@@ -138,8 +141,7 @@ export class Responder {
   }
 
   private template(q: Query): Template {
-    const key = q.qnameKey + q.qtype;
-    const hit = this.templates.get(key);
+    const hit = this.templates.get(q.qnameKey)?.get(q.qtype);
     if (hit) return hit;
     const res = this.zones.resolve(q.qnameKey, q.qtype);
     if (res.kind === 'refused') return this.refusedTemplate(q.qtype);
@@ -174,8 +176,11 @@ export class Responder {
       rcode: RCODE_NAMES[res.rcode]!,
     });
     const tpl = this.encode(res, q, -1, stat);
-    if (this.templates.size >= MAX_TEMPLATES) this.templates.clear();
-    this.templates.set(key, tpl);
+    if (this.templateCount >= MAX_TEMPLATES) this.invalidate();
+    let byType = this.templates.get(q.qnameKey);
+    if (!byType) this.templates.set(q.qnameKey, (byType = new Map()));
+    byType.set(q.qtype, tpl);
+    this.templateCount++;
     return tpl;
   }
 
@@ -268,19 +273,19 @@ export class Responder {
     }
     const out = Buffer.allocUnsafe(total);
     writeHeader(out, q, tpl.flags, tpl.ancount + (targets?.length ?? 0), tpl.nscount, optLen > 0 ? 1 : 0);
-    msg.copy(out, 12, 12, q.questionEnd);
+    put(out, 12, msg, 12, q.questionEnd);
     // Answer records: static part (e.g. a CNAME chain), then the chosen addresses, then authority.
     // A template with addresses never has an authority section, so the body can be split simply.
     let pos = q.questionEnd;
     if (targets) {
-      pos += tpl.body.copy(out, pos);
+      pos += put(out, pos, tpl.body);
       const owner = tpl.dynamic!.owner;
       for (const t of targets) {
-        pos += owner.copy(out, pos);
-        pos += pool!.tails.get(t)!.copy(out, pos);
+        pos += put(out, pos, owner);
+        pos += put(out, pos, pool!.tails.get(t)!);
       }
     } else {
-      pos += tpl.body.copy(out, pos);
+      pos += put(out, pos, tpl.body);
     }
     if (optLen > 0) writeOpt(out, pos, q, this.options.udpPayloadSize, tpl.extRcode, scoped);
     return out;
@@ -374,14 +379,26 @@ function transferMessages(msg: Buffer, q: Query, zone: Zone): Buffer[] {
   return out;
 }
 
+// Hot-path byte helpers: Buffer#copy and #writeUInt16BE validate their arguments on every call,
+// which costs more than the copy itself for these few-byte writes; offsets here are ours, not input.
+function put16(out: Buffer, pos: number, v: number): void {
+  out[pos] = v >>> 8;
+  out[pos + 1] = v & 0xff;
+}
+
+function put(out: Buffer, pos: number, src: Uint8Array, start = 0, end = src.length): number {
+  out.set(start === 0 && end === src.length ? src : src.subarray(start, end), pos);
+  return end - start;
+}
+
 function writeHeader(out: Buffer, q: Query, flags: number, an: number, ns: number, ar: number): void {
-  out.writeUInt16BE(q.id, 0);
+  put16(out, 0, q.id);
   // QR, the query's opcode and RD; never RA (no recursion here).
-  out.writeUInt16BE(FLAG_QR | (q.flags & 0x7900) | flags, 2);
-  out.writeUInt16BE(1, 4);
-  out.writeUInt16BE(an, 6);
-  out.writeUInt16BE(ns, 8);
-  out.writeUInt16BE(ar, 10);
+  put16(out, 2, FLAG_QR | (q.flags & 0x7900) | flags);
+  put16(out, 4, 1);
+  put16(out, 6, an);
+  put16(out, 8, ns);
+  put16(out, 10, ar);
 }
 
 function headerOnly(id: number, queryFlags: number, rcode: number): Buffer {

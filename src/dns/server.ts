@@ -25,6 +25,19 @@ export const DEFAULT_SERVER_OPTIONS: Omit<ServerOptions, 'host' | 'port'> = {
   maxTcpConnectionsPerSource: 64,
 };
 
+/**
+ * We only ever send to the address a datagram came from, which is an IP literal. The default lookup
+ * (dns.lookup) answers literals too, but through process.nextTick, which costs a tick per answer;
+ * this one calls back synchronously.
+ */
+function literalLookup(
+  address: string,
+  family: unknown,
+  callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void,
+): void {
+  callback(null, address, family === 6 ? 6 : 4);
+}
+
 /** Stop reading from a TCP client whose unread answers pile up beyond this (it pipelines but never reads). */
 const MAX_TCP_BACKLOG = 1 << 20;
 
@@ -61,7 +74,10 @@ export class DnsServer {
 
   private bindUdp(port: number): Promise<dgram.Socket> {
     return new Promise((resolve, reject) => {
-      const socket = dgram.createSocket({ type: isIPv6(this.options.host) ? 'udp6' : 'udp4' });
+      const socket = dgram.createSocket({
+        type: isIPv6(this.options.host) ? 'udp6' : 'udp4',
+        lookup: literalLookup,
+      });
       socket.once('error', reject);
       socket.bind(port, this.options.host, () => {
         socket.off('error', reject);

@@ -141,22 +141,24 @@ function skipName(buf: Buffer, offset: number): number {
  * Answer and authority records (legal, but unused in a QUERY) are skipped with bounds checks, so a
  * count that lies about the packet's content gives FORMERR instead of a read past the end.
  */
+const u16 = (buf: Buffer, pos: number) => (buf[pos]! << 8) | buf[pos + 1]!;
+
 export function decodeQuery(buf: Buffer): DecodeResult {
   if (buf.length < 12) return { ok: false, kind: 'drop', reason: 'shorter than a DNS header' };
-  const id = buf.readUInt16BE(0);
-  const flags = buf.readUInt16BE(2);
+  const id = u16(buf, 0);
+  const flags = u16(buf, 2);
   if (flags & FLAG_QR) return { ok: false, kind: 'drop', reason: 'is a response, not a query' };
   const opcode = (flags >> 11) & 0xf;
-  const qdcount = buf.readUInt16BE(4);
-  const ancount = buf.readUInt16BE(6);
-  const nscount = buf.readUInt16BE(8);
-  const arcount = buf.readUInt16BE(10);
+  const qdcount = u16(buf, 4);
+  const ancount = u16(buf, 6);
+  const nscount = u16(buf, 8);
+  const arcount = u16(buf, 10);
   if (qdcount !== 1) return { ok: false, kind: 'formerr', id, reason: `question count ${qdcount}` };
   const name = readQuestionName(buf, 12);
   if (typeof name === 'string') return { ok: false, kind: 'formerr', id, reason: name };
   if (name.end + 4 > buf.length) return { ok: false, kind: 'formerr', id, reason: 'question truncated' };
-  const qtype = buf.readUInt16BE(name.end);
-  const qclass = buf.readUInt16BE(name.end + 2);
+  const qtype = u16(buf, name.end);
+  const qclass = u16(buf, name.end + 2);
   const questionEnd = name.end + 4;
   let edns: Edns | undefined;
   if (ancount + nscount + arcount > 0) {
@@ -169,7 +171,7 @@ export function decodeQuery(buf: Buffer): DecodeResult {
       const start = pos;
       pos = skipRecord(buf, pos);
       if (pos < 0) return { ok: false, kind: 'formerr', id, reason: 'record count larger than the packet' };
-      if (buf[start] === 0 && buf.readUInt16BE(start + 1) === TYPE.OPT) {
+      if (buf[start] === 0 && u16(buf, start + 1) === TYPE.OPT) {
         if (edns) return { ok: false, kind: 'formerr', id, reason: 'more than one OPT record' };
         const opt = readOpt(buf, start);
         if (typeof opt === 'string') return { ok: false, kind: 'formerr', id, reason: opt };
@@ -186,22 +188,22 @@ export function decodeQuery(buf: Buffer): DecodeResult {
 function skipRecord(buf: Buffer, offset: number): number {
   const pos = skipName(buf, offset);
   if (pos < 0 || pos + 10 > buf.length) return -1;
-  const end = pos + 10 + buf.readUInt16BE(pos + 8);
+  const end = pos + 10 + u16(buf, pos + 8);
   return end <= buf.length ? end : -1;
 }
 
 /** Reads an OPT record whose root name is at `offset` (already bounds-checked by skipRecord). */
 function readOpt(buf: Buffer, offset: number): Edns | string {
-  const udpSize = buf.readUInt16BE(offset + 3);
+  const udpSize = u16(buf, offset + 3);
   const version = buf[offset + 6]!;
-  const rdlen = buf.readUInt16BE(offset + 9);
+  const rdlen = u16(buf, offset + 9);
   let pos = offset + 11;
   const end = pos + rdlen;
   let ecs: ClientSubnet | undefined;
   while (pos < end) {
     if (pos + 4 > end) return 'EDNS option truncated';
-    const code = buf.readUInt16BE(pos);
-    const len = buf.readUInt16BE(pos + 2);
+    const code = u16(buf, pos);
+    const len = u16(buf, pos + 2);
     if (pos + 4 + len > end) return 'EDNS option longer than the OPT record';
     if (code === OPT_CODE_ECS) {
       const parsed = readClientSubnet(buf, pos + 4, len);
@@ -215,7 +217,7 @@ function readOpt(buf: Buffer, offset: number): Edns | string {
 
 function readClientSubnet(buf: Buffer, offset: number, len: number): ClientSubnet | string {
   if (len < 4) return 'EDNS client subnet too short';
-  const family = buf.readUInt16BE(offset);
+  const family = u16(buf, offset);
   const sourcePrefix = buf[offset + 2]!;
   const maxPrefix = family === 1 ? 32 : family === 2 ? 128 : -1;
   if (maxPrefix < 0) return `EDNS client subnet family ${family}`;

@@ -30,7 +30,7 @@ async function flood(
   });
   for (let i = 0; i < count; i++) {
     socket.send(packet, port, '127.0.0.1');
-    if (i % 50 === 49) await sleep(1);
+    if (i % 10 === 9) await sleep(1); // gently: the kernel drops a burst that overflows the socket buffer
   }
   await sleep(300);
   socket.close();
@@ -68,8 +68,7 @@ describe('scaleout dns response rate limiting', () => {
       answered >= 20 && answered <= 20 + Math.ceil(20 * seconds) + 5,
       `answered ${answered} in ${seconds}s`,
     );
-    const limited = 400 - answered;
-    assert.ok(Math.abs(truncated - limited / 2) <= 2, `truncated ${truncated} of ${limited} limited`);
+    assert.ok(truncated > 0, 'some limited answers are sent truncated');
     // TCP is not limited (a spoofed source cannot complete a handshake).
     const tcp = parseDig(await dig(dns.port, '+tcp', 'www.example.test', 'A'));
     assert.equal(tcp.status, 'NOERROR');
@@ -77,8 +76,12 @@ describe('scaleout dns response rate limiting', () => {
     const other = await flood(dns.port, '127.0.9.1', 10);
     assert.equal(other.answered, 10);
     const metrics = (await admin(dns.adminPort!, '/metrics')).body;
-    assert.match(metrics, /scaleout_dns_rrl_total\{action="dropped"\} \d+/);
-    assert.match(metrics, /scaleout_dns_rrl_total\{action="slipped"\} \d+/);
+    // slip 2: every 2nd limited response goes out truncated, the others are dropped.
+    const dropped = Number(/scaleout_dns_rrl_total\{action="dropped"\} (\d+)/.exec(metrics)?.[1]);
+    const slipped = Number(/scaleout_dns_rrl_total\{action="slipped"\} (\d+)/.exec(metrics)?.[1]);
+    assert.ok(dropped > 100, `dropped ${dropped}`);
+    assert.ok(Math.abs(dropped - slipped) <= 1, `dropped ${dropped}, slipped ${slipped}`);
+    assert.ok(dropped + slipped + answered <= 400);
     assert.equal(dns.proc.exitCode, null);
   });
 });
