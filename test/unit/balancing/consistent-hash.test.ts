@@ -9,6 +9,7 @@ import {
   endpoints,
   keyOwner,
   makeBalancer,
+  seededRandom,
   TEST_MAGLEV_SIZE,
   type TestEndpoint,
 } from './helpers.js';
@@ -17,6 +18,15 @@ const KEYS = Array.from({ length: 4000 }, (_, i) => `client-${i}`);
 
 function owners(balancer: ReturnType<typeof makeBalancer>): string[] {
   return KEYS.map((k) => keyOwner(balancer, k));
+}
+
+/**
+ * Movement tests use maglev's production table size: with a small table, a few per cent of keys
+ * shift between survivors for unlucky id sets (seen: 7% at 4099 slots), while at 65537 slots the
+ * worst over 150 random sets was under 1%.
+ */
+function balancerForMovement(name: 'ring-hash' | 'maglev') {
+  return createBalancer<TestEndpoint>(name, { random: seededRandom(1) });
 }
 
 const idSet = (min: number, max: number) =>
@@ -53,7 +63,7 @@ for (const name of ['ring-hash', 'maglev'] as const) {
   test(`${name}: adding an endpoint moves only about 1/n of keys, all of them to the newcomer`, () => {
     fc.assert(
       fc.property(idSet(3, 9), fc.stringMatching(/^new-[a-z0-9]{1,8}$/), (ids, added) => {
-        const balancer = makeBalancer(name);
+        const balancer = balancerForMovement(name);
         const list = ids.map((id) => endpoint(id));
         balancer.update(list);
         const before = owners(balancer);
@@ -70,7 +80,7 @@ for (const name of ['ring-hash', 'maglev'] as const) {
         assert.ok(moved < ideal * 1.6 && moved > ideal * 0.4, `moved ${moved}, ideal ${ideal.toFixed(0)}`);
         if (name === 'ring-hash') assert.equal(movedElsewhere, 0);
         // Maglev reshuffles a few slots between survivors (Eisenbud et al. §3.4); keep it small.
-        else assert.ok(movedElsewhere < KEYS.length * 0.04, `${movedElsewhere} keys moved between survivors`);
+        else assert.ok(movedElsewhere < KEYS.length * 0.03, `${movedElsewhere} keys moved between survivors`);
       }),
       { numRuns: 30 },
     );
@@ -79,7 +89,7 @@ for (const name of ['ring-hash', 'maglev'] as const) {
   test(`${name}: removing an endpoint moves its keys and (almost) no others`, () => {
     fc.assert(
       fc.property(idSet(3, 9), fc.nat(), (ids, which) => {
-        const balancer = makeBalancer(name);
+        const balancer = balancerForMovement(name);
         const list = ids.map((id) => endpoint(id));
         balancer.update(list);
         const before = owners(balancer);
@@ -92,7 +102,7 @@ for (const name of ['ring-hash', 'maglev'] as const) {
           else if (owner !== after[i]) strayMoves++;
         });
         if (name === 'ring-hash') assert.equal(strayMoves, 0);
-        else assert.ok(strayMoves < KEYS.length * 0.04, `${strayMoves} keys moved between survivors`);
+        else assert.ok(strayMoves < KEYS.length * 0.03, `${strayMoves} keys moved between survivors`);
       }),
       { numRuns: 30 },
     );
@@ -144,7 +154,7 @@ for (const name of ['ring-hash', 'maglev'] as const) {
   });
 
   test(`${name}: small slow-start steps do not reshuffle keys; the share follows the weight`, () => {
-    const balancer = makeBalancer(name);
+    const balancer = balancerForMovement(name);
     const list = endpoints(4);
     const ramping = list[3]!;
     ramping.weight = 0.5;
@@ -159,7 +169,7 @@ for (const name of ['ring-hash', 'maglev'] as const) {
     // Growing a weight moves keys to the grown endpoint (ring: only there; maglev: nearly only).
     const strayMoves = before.filter((owner, i) => owner !== after[i] && after[i] !== ramping.id).length;
     if (name === 'ring-hash') assert.equal(strayMoves, 0);
-    else assert.ok(strayMoves < KEYS.length * 0.04, `${strayMoves} keys moved between the others`);
+    else assert.ok(strayMoves < KEYS.length * 0.03, `${strayMoves} keys moved between the others`);
     const share = after.filter((o) => o === ramping.id).length / KEYS.length;
     assert.ok(share > 0.18 && share < 0.32, `share ${share}`);
   });
