@@ -20,6 +20,9 @@ const RANK_SPACE = 2 ** 20;
 interface Ring<E> {
   readonly points: Uint32Array;
   readonly owners: Uint32Array;
+  /** bucketStart[b] = first point whose top `bucketBits` bits are >= b; narrows a lookup to ~1 point. */
+  readonly bucketStart: Uint32Array;
+  readonly bucketShift: number;
   readonly endpoints: readonly E[];
   /** id → points owned; tells whether an update changes the ring. */
   readonly counts: ReadonlyMap<string, number>;
@@ -85,7 +88,7 @@ export class RingHashBalancer<E extends Endpoint> implements Balancer<E> {
     const key = ctx?.hashKey;
     // An empty or missing key has nothing to be consistent about: spread such requests at random.
     const hash = key ? murmur3(key) : Math.floor(this.random() * 2 ** 32);
-    return new TableWalkSelection(ring.endpoints, ring.owners, firstPointAtOrAfter(ring.points, hash));
+    return new TableWalkSelection(ring.endpoints, ring.owners, firstPointAtOrAfter(ring, hash));
   }
 
   private adjustScale(weights: number[]): void {
@@ -140,17 +143,36 @@ function buildRing<E extends Endpoint>(endpoints: E[], counts: Map<string, numbe
     owners[i] = rank;
     points[i] = (key - rank) / RANK_SPACE;
   }
-  return { points, owners, endpoints, counts };
+  return { points, owners, ...buildBuckets(points), endpoints, counts };
 }
 
-/** Index of the first point >= hash, wrapping to 0 past the end. */
-function firstPointAtOrAfter(points: Uint32Array, hash: number): number {
-  let lo = 0;
-  let hi = points.length;
+/**
+ * Index of the first point >= hash, wrapping to 0 past the end. The bucket index (one bucket per point
+ * or so, by the hash's top bits) leaves a binary search over a handful of points: O(1) expected.
+ */
+function firstPointAtOrAfter<E>(ring: Ring<E>, hash: number): number {
+  const { points, bucketStart } = ring;
+  const bucket = hash >>> ring.bucketShift;
+  let lo = bucketStart[bucket]!;
+  let hi = bucketStart[bucket + 1]!;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
     if (points[mid]! < hash) lo = mid + 1;
     else hi = mid;
   }
   return lo === points.length ? 0 : lo;
+}
+
+function buildBuckets(points: Uint32Array): { bucketStart: Uint32Array; bucketShift: number } {
+  const bits = Math.min(20, Math.max(1, Math.ceil(Math.log2(points.length))));
+  const shift = 32 - bits;
+  const buckets = 2 ** bits;
+  const bucketStart = new Uint32Array(buckets + 1);
+  let p = 0;
+  for (let b = 0; b < buckets; b++) {
+    while (p < points.length && points[p]! >>> shift < b) p++;
+    bucketStart[b] = p;
+  }
+  bucketStart[buckets] = points.length;
+  return { bucketStart, bucketShift: shift };
 }

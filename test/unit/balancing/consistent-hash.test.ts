@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { createBalancer } from '../../../src/balancing/index.js';
+import { createBalancer, murmur3 } from '../../../src/balancing/index.js';
 import {
   countPicks,
   endpoint,
@@ -221,4 +221,34 @@ test('ring-hash: a ring far larger than the cap is scaled down, still one point 
   assert.ok(counts.get('a')! > 4500, `a got ${counts.get('a')}`);
   const s = balancer.select({ hashKey: 'k1' });
   assert.deepEqual(new Set([s.next()!.id, s.next()!.id]), new Set(['a', 'b']));
+});
+
+test('ring-hash: a key goes to the owner of the first point clockwise from murmur3(key) (brute force)', () => {
+  fc.assert(
+    fc.property(
+      idSet(1, 8),
+      fc.integer({ min: 1, max: 40 }),
+      fc.array(fc.string({ minLength: 1 }), { minLength: 1, maxLength: 30 }),
+      (ids, pointsPerTarget, keys) => {
+        const balancer = createBalancer<TestEndpoint>('ring-hash', { ringPointsPerTarget: pointsPerTarget });
+        balancer.update(ids.map((id) => endpoint(id)));
+        // Equal weights: every endpoint owns exactly pointsPerTarget points, at murmur3(id, seed = j).
+        const points = ids.flatMap((id) =>
+          Array.from({ length: pointsPerTarget }, (_, j) => ({ id, at: murmur3(id, j) })),
+        );
+        for (const key of keys) {
+          const h = murmur3(key);
+          const distance = (at: number) => (at - h + 2 ** 32) % 2 ** 32;
+          let best = points[0]!;
+          for (const p of points) {
+            const d = distance(p.at);
+            const bd = distance(best.at);
+            if (d < bd || (d === bd && p.id < best.id)) best = p;
+          }
+          assert.equal(keyOwner(balancer, key), best.id);
+        }
+      },
+    ),
+    { numRuns: 200 },
+  );
 });
