@@ -66,7 +66,11 @@ export abstract class LeastLoadBalancer<E extends Endpoint> {
         }
       }
     }
-    if (best < 0) best = this.cursor; // only when every load is NaN (a counter bug): still answer
+    if (best < 0) {
+      // Only when every load is NaN (a counter bug): still answer, and keep virtual time finite.
+      best = this.cursor;
+      bestFinish = finish[best]!;
+    }
     const start = bestFinish > this.clock ? bestFinish : this.clock;
     this.clock = start;
     finish[best] = start + 1 / weightOf(list[best]!);

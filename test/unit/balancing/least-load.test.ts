@@ -115,3 +115,19 @@ for (const [name, counter] of Object.entries(counters) as [
     assert.deepEqual([...counts.values()].sort(), [10, 10, 10]);
   });
 }
+
+test('least-outstanding: a broken counter (NaN) never wins, and everything recovers once it is fixed', () => {
+  const balancer = createBalancer<TestEndpoint>('least-outstanding');
+  const list = endpoints(3, [1, 2, 5]);
+  balancer.update(list);
+  list[0]!.outstanding = NaN;
+  for (let i = 0; i < 10; i++) assert.notEqual(balancer.select().next(), list[0]);
+  for (const e of list) e.outstanding = NaN;
+  assert.ok(balancer.select().next(), 'still answers when every counter is broken');
+  for (const e of list) e.outstanding = 0;
+  const counts = countPicks(balancer, 800);
+  assert.deepEqual(
+    list.map((e) => counts.get(e.id)),
+    [100, 200, 500],
+  );
+});
