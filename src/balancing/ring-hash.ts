@@ -20,7 +20,7 @@ const RANK_SPACE = 2 ** 20;
 interface Ring<E> {
   readonly points: Uint32Array;
   readonly owners: Uint32Array;
-  /** bucketStart[b] = first point whose top `bucketBits` bits are >= b; narrows a lookup to ~1 point. */
+  /** bucketStart[b] = first point with (hash >>> bucketShift) >= b; narrows a lookup to ~1 point. */
   readonly bucketStart: Uint32Array;
   readonly bucketShift: number;
   readonly endpoints: readonly E[];
@@ -37,8 +37,8 @@ interface Ring<E> {
  * endpoint on the first build and changed only when the heaviest would own more than 4× or fewer than
  * 1/4 of `pointsPerTarget` points (or the ring would pass `maxPoints`). So adding or removing an
  * endpoint, or a slow-start step, adds or removes only that endpoint's points: keys move only to or
- * from it. Counts depend on the endpoint's own id and weight, never on list order, so every balancer
- * instance with the same targets builds the same ring. The ring is rebuilt (O(P log P)) only in
+ * from it. Counts depend on the endpoint's own id and weight and on the scale, never on list order, so
+ * balancers that set their scale from the same heaviest weight build the same ring. The ring is rebuilt (O(P log P)) only in
  * `update()` and only when a point count changed; fractional weights are quantized (weights.ts) so
  * slow start rebuilds it a few times per doubling of weight.
  *

@@ -252,3 +252,30 @@ test('ring-hash: a key goes to the owner of the first point clockwise from murmu
     { numRuns: 200 },
   );
 });
+
+test('ring-hash: with mixed weights, adding or removing any endpoint never moves keys between the others', () => {
+  fc.assert(
+    fc.property(
+      fc.uniqueArray(fc.tuple(fc.stringMatching(/^[a-z0-9]{1,10}$/), fc.integer({ min: 1, max: 4 })), {
+        selector: ([id]) => id,
+        minLength: 2,
+        maxLength: 8,
+      }),
+      fc.nat(),
+      (set, which) => {
+        const balancer = balancerForMovement('ring-hash');
+        const list = set.map(([id, weight]) => endpoint(id, weight));
+        const changed = list[which % list.length]!;
+        const others = list.filter((e) => e !== changed);
+        balancer.update(others);
+        const without = owners(balancer);
+        balancer.update(list);
+        const withIt = owners(balancer);
+        without.forEach((owner, i) => assert.ok(withIt[i] === owner || withIt[i] === changed.id, `key ${i}`));
+        balancer.update(others);
+        assert.deepEqual(owners(balancer), without);
+      },
+    ),
+    { numRuns: 60 },
+  );
+});
