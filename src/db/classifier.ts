@@ -124,6 +124,8 @@ export const DEFAULT_SAFE_FUNCTIONS = [
   'unnest',
   'generate_series',
   'version',
+  'inet_server_port',
+  'inet_server_addr',
   'current_setting',
   'pg_is_in_recovery',
   'pg_last_wal_replay_lsn',

@@ -530,7 +530,14 @@ export class Session implements ServerHandler {
           backend.pool.release(c);
           return;
         }
+        // Send the unit it was acquired for right away: pump() would see an idle connection and
+        // hand it back to the pool (and to the next waiter) before using it.
         this.attach(c, backend);
+        const unit = this.queue.shift();
+        if (unit) {
+          unit.backend = backend;
+          this.send(unit);
+        }
         this.pump();
       },
       (err: Error) => {

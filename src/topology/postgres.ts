@@ -48,18 +48,27 @@ let exitHookInstalled = false;
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  process.on('exit', () => {
-    for (const dir of liveDataDirs) {
-      const pid = readPostmasterPid(dir);
-      if (pid) {
-        try {
-          process.kill(pid, 'SIGQUIT');
-        } catch {
-          /* already gone */
-        }
+  process.on('exit', killAllServers);
+  // Killed by a test-runner timeout or Ctrl-C: stop the servers, then die of the same signal.
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+    process.once(signal, () => {
+      killAllServers();
+      process.kill(process.pid, signal);
+    });
+  }
+}
+
+function killAllServers(): void {
+  for (const dir of liveDataDirs) {
+    const pid = readPostmasterPid(dir);
+    if (pid) {
+      try {
+        process.kill(pid, 'SIGQUIT');
+      } catch {
+        /* already gone */
       }
     }
-  });
+  }
 }
 
 function readPostmasterPid(dataDir: string): number | undefined {
