@@ -49,7 +49,7 @@ export class DbProxy implements SessionContext {
     await loadParser();
     await this.cluster.start();
     const { host, port } = parseHostPort(this.config.listen);
-    this.server = createServer((socket) => {
+    this.server = createServer({ allowHalfOpen: true }, (socket) => {
       this.sessions.add(socket);
       socket.once('close', () => this.sessions.delete(socket));
       new Session(socket, this);

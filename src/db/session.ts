@@ -190,6 +190,14 @@ export class Session implements ServerHandler {
     this.socket = socket;
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onClientData(chunk));
+    socket.on('end', () => {
+      // The client half-closed: a message it started but never finished is an error it should see.
+      const pending = this.phase === 'startup' ? this.startupBuf.length : this.framer.pendingBytes;
+      if (pending > 0) {
+        this.ctx.metrics.clientErrors.labels('protocol').inc();
+        this.fatal('08P01', `truncated message: the connection ended ${pending} bytes into a message`);
+      } else this.close();
+    });
     socket.on('error', () => this.close());
     socket.on('close', () => this.close());
     socket.on('drain', () => {
@@ -249,7 +257,7 @@ export class Session implements ServerHandler {
         return;
       case 'cancel':
         this.ctx.cancel(startup.pid, startup.secret);
-        this.phase = 'closed';
+        this.close(false);
         this.socket.end();
         return;
       case 'startup':
@@ -992,18 +1000,22 @@ export class Session implements ServerHandler {
   /** Sends a FATAL error and closes; nothing of the offending input reaches a server. */
   private fatal(code: string, message: string): void {
     if (this.phase === 'closed') return;
-    if (!this.socket.destroyed) this.socket.end(msg.errorResponse({ severity: 'FATAL', code, message }));
-    this.close();
+    const socket = this.socket;
+    if (!socket.destroyed) {
+      socket.end(msg.errorResponse({ severity: 'FATAL', code, message }));
+      setTimeout(() => socket.destroy(), 1000).unref();
+    }
+    this.close(false);
   }
 
   /** Client gone: every server connection it held is rolled back and reset before anyone reuses it. */
-  close(): void {
+  close(destroySocket = true): void {
     if (this.phase === 'closed') return;
     const wasReady = this.phase === 'ready';
     this.phase = 'closed';
     this.ctx.metrics.clients.dec();
     if (this.cancelKey) this.ctx.unregisterCancelKey(this.cancelKey.pid);
-    if (!this.socket.destroyed) this.socket.destroy();
+    if (destroySocket && !this.socket.destroyed) this.socket.destroy();
     if (!wasReady) return;
     const conns = new Map<ServerConnection, Backend>();
     for (const [b, c] of this.held) conns.set(c, b);

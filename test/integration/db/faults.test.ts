@@ -14,7 +14,9 @@ describe('db-proxy faults', () => {
 
   before(async () => {
     cluster = await startTestCluster({ replicas: 1 });
-    await cluster.primary.psql('CREATE TABLE acct (id int PRIMARY KEY, v int); INSERT INTO acct SELECT g, 0 FROM generate_series(1, 10) g');
+    await cluster.primary.psql(
+      'CREATE TABLE acct (id int PRIMARY KEY, v int); INSERT INTO acct SELECT g, 0 FROM generate_series(1, 10) g',
+    );
     await cluster.waitForReplication();
     proxy = await startProxy(cluster);
   });
@@ -26,7 +28,9 @@ describe('db-proxy faults', () => {
     await sleep(300);
     const key = c as unknown as { processID: number; secretKey: number };
     await new Promise<void>((resolve, reject) => {
-      const s = connect({ host: '127.0.0.1', port: proxy.port }, () => s.end(cancelRequest(key.processID, key.secretKey)));
+      const s = connect({ host: '127.0.0.1', port: proxy.port }, () =>
+        s.end(cancelRequest(key.processID, key.secretKey)),
+      );
       s.on('close', () => resolve());
       s.on('error', reject);
     });
@@ -45,7 +49,9 @@ describe('db-proxy faults', () => {
     await sleep(100);
     const b = await client(small.url);
     // With one server connection, b gets the one a used: it must not be inside a's transaction.
-    const res = await b.query('SELECT v, now() = statement_timestamp() AS fresh FROM acct WHERE id = 1 FOR UPDATE');
+    const res = await b.query(
+      'SELECT v, now() = statement_timestamp() AS fresh FROM acct WHERE id = 1 FOR UPDATE',
+    );
     assert.equal(res.rows[0].v, 0);
     assert.equal(res.rows[0].fresh, true);
     await b.query('UPDATE acct SET v = v + 1 WHERE id = 1');
@@ -78,7 +84,10 @@ describe('db-proxy faults', () => {
     await sleep(300);
     stop = true;
     await Promise.all(load);
-    assert.deepEqual(errors.map((e) => e.message), []);
+    assert.deepEqual(
+      errors.map((e) => e.message),
+      [],
+    );
     assert.ok(before > 50, `the replica served reads before it died (${before})`);
     assert.ok((ports.get(cluster.primary.port) ?? 0) > primaryAfter, 'the primary served reads after');
     const status = proxy.proxy.cluster.status() as { role: string; eligible: boolean }[];

@@ -63,10 +63,14 @@ describe('db-proxy read-your-writes and max lag', () => {
       const token = (await writer.query('SHOW scaleout.last_lsn')).rows[0]['scaleout.last_lsn'] as string;
       assert.match(token, /^[0-9A-F]+\/[0-9A-F]+$/);
       // Without the token a read goes to the (delayed) replica and misses the row.
-      const stale = await bystander.query('SELECT count(*)::int AS n, inet_server_port() AS port FROM ryw WHERE client = 200');
+      const stale = await bystander.query(
+        'SELECT count(*)::int AS n, inet_server_port() AS port FROM ryw WHERE client = 200',
+      );
       assert.deepEqual([stale.rows[0].n, Number(stale.rows[0].port)], [0, replica]);
       await reader.query(`SET scaleout.last_lsn = '${token}'`);
-      const fresh = await reader.query('SELECT count(*)::int AS n, inet_server_port() AS port FROM ryw WHERE client = 200');
+      const fresh = await reader.query(
+        'SELECT count(*)::int AS n, inet_server_port() AS port FROM ryw WHERE client = 200',
+      );
       assert.equal(fresh.rows[0].n, 1);
       assert.equal(Number(fresh.rows[0].port), primary);
     });
@@ -89,7 +93,9 @@ describe('db-proxy read-your-writes and max lag', () => {
       assert.equal(await port(), replica);
       await writer.query('INSERT INTO ryw (client, seq) VALUES (300, 1)');
       await sleep(200); // a few lag checks
-      const lagging = (proxy.proxy.cluster.status() as { role: string; lagging?: boolean }[]).find((s) => s.role === 'replica');
+      const lagging = (proxy.proxy.cluster.status() as { role: string; lagging?: boolean }[]).find(
+        (s) => s.role === 'replica',
+      );
       assert.equal(lagging?.lagging, true);
       assert.equal(await port(), primary);
       await cluster.waitForReplication();
