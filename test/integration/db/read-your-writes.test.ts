@@ -2,7 +2,6 @@
 // (recovery_min_apply_delay): where each read ran is reported by the server itself.
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import type pg from 'pg';
 import { startTestCluster, type PgCluster } from '../../helpers/postgres.js';
 import { client, sleep, startProxy, type RunningProxy } from './harness.js';
 
