@@ -24,7 +24,7 @@ import { CLOCK_TICKS_PER_SECOND, runBlock, type RunRecord } from './lib/measure.
 import { capture, killAllNow, portFree, stopTree } from './lib/proc.js';
 import { figures, judge, markdown, summarise, type RunFigures } from './lib/report.js';
 import { findRow, type RowContext, type RowDef } from './lib/rows.js';
-import { readSettings } from './lib/settings.js';
+import { readSettings, type Settings } from './lib/settings.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -72,7 +72,49 @@ function snapshotBuild(work: string): string {
   return join(dir, 'dist', 'cli.js');
 }
 
+/** Verdicts, medians and the table, from raw runs (also used by `--report FILE`). */
+function analyse(
+  runs: RunRecord[],
+  rowNames: string[],
+  settings: Pick<Settings, 'conns' | 'lowConns' | 'rounds' | 'loadCpu'>,
+  skipped: { row: string; why: string }[],
+) {
+  const problems: { row: string; round: number; text: string }[] = [];
+  const warnings: { row: string; round: number; text: string }[] = [];
+  const verdicts = runs.map((run) => {
+    const v = judge(run, run.proxied, settings.conns);
+    for (const text of v.problems) problems.push({ row: run.row, round: run.round, text });
+    for (const text of v.warnings) warnings.push({ row: run.row, round: run.round, text });
+    return v;
+  });
+  const grouped = rowNames.map((name) => {
+    const mine = runs.map((run, i) => ({ run, v: verdicts[i]! })).filter((x) => x.run.row === name);
+    const valid: RunFigures[] = mine
+      .filter((x) => x.v.valid)
+      .map((x) => figures(x.run, x.run.proxied, settings.loadCpu));
+    return { row: name, runs: mine.map((x) => x.run), valid };
+  });
+  const summaries = summarise(grouped);
+  const table = markdown({ summaries, settings, skipped, problems, warnings });
+  return { verdicts, summaries, table, problems };
+}
+
+/** `--report FILE`: print the table again from a results JSON written by an earlier run. */
+function reprint(file: string): number {
+  const saved = JSON.parse(readFileSync(file, 'utf8')) as {
+    settings: Settings;
+    rows: { name: string }[];
+    skipped: { row: string; why: string }[];
+    runs: RunRecord[];
+  };
+  const names = saved.rows.map((r) => r.name);
+  const { table } = analyse(saved.runs, names, saved.settings, saved.skipped);
+  process.stdout.write(`${table}\n`);
+  return 0;
+}
+
 async function main(): Promise<number> {
+  if (process.argv[2] === '--report' && process.argv[3]) return reprint(process.argv[3]);
   const settings = readSettings(process.env, repoRoot);
   for (const command of ['wrk', 'nginx', 'taskset', 'flock']) {
     if (!(await has(command)))
@@ -153,23 +195,12 @@ async function main(): Promise<number> {
     `done in ${elapsed.toFixed(0)} s, of which ${(lockWaitMs / 1000).toFixed(0)} s waiting for ${settings.lockPath}`,
   );
 
-  const problems: { row: string; round: number; text: string }[] = [];
-  const warnings: { row: string; round: number; text: string }[] = [];
-  const verdicts = runs.map((run) => {
-    const v = judge(run, run.proxied, settings.conns);
-    for (const text of v.problems) problems.push({ row: run.row, round: run.round, text });
-    for (const text of v.warnings) warnings.push({ row: run.row, round: run.round, text });
-    return v;
-  });
-  const grouped = rows.map((row) => {
-    const mine = runs.map((run, i) => ({ run, v: verdicts[i]! })).filter((x) => x.run.row === row.name);
-    const valid: RunFigures[] = mine
-      .filter((x) => x.v.valid)
-      .map((x) => figures(x.run, x.run.proxied, settings.loadCpu));
-    return { row: row.name, runs: mine.map((x) => x.run), valid };
-  });
-  const summaries = summarise(grouped);
-  const table = markdown({ summaries, settings, skipped, problems, warnings });
+  const { verdicts, summaries, table, problems } = analyse(
+    runs,
+    rows.map((r) => r.name),
+    settings,
+    skipped,
+  );
 
   const result = {
     date: started.toISOString(),

@@ -216,14 +216,14 @@ export function markdown(input: TableInput): string {
   );
   out.push('');
   out.push(
-    `| row | rps @c${hi} by round | proxy CPU µs/req by round | proxy core % | load core % | other CPU % | backend share min–max | req / backend conn | p99 @c${hi} × nginx |`,
-    '|---|---|---|--:|--:|--:|--:|--:|--:|',
+    `| row | rps @c${hi} by round | proxy CPU µs/req by round | other CPU % by round | proxy core % | load core % | backend share min–max | req / backend conn | p99 @c${hi} × nginx |`,
+    '|---|---|---|---|--:|--:|--:|--:|--:|',
   );
   for (const s of input.summaries) {
     const m = s.medians;
     const share = m.shareMin === undefined ? dash : `${pct(m.shareMin)}–${pct(m.shareMax!)}`;
     out.push(
-      `| ${s.row} | ${s.byRound.map((f) => kilo(f.rpsHigh)).join(' / ') || dash} | ${s.byRound.map((f) => one(f.cpuUsPerReqHigh)).join(' / ') || dash} | ${one(m.proxyCorePct)} | ${one(m.loadCorePct)} | ${one(m.otherCpuPct)} | ${share} | ${int(m.requestsPerBackendConn)} | ${times(s.vsNginx.p99High)} |`,
+      `| ${s.row} | ${s.byRound.map((f) => kilo(f.rpsHigh)).join(' / ') || dash} | ${s.byRound.map((f) => one(f.cpuUsPerReqHigh)).join(' / ') || dash} | ${s.byRound.map((f) => one(f.otherCpuPct)).join(' / ') || dash} | ${one(m.proxyCorePct)} | ${one(m.loadCorePct)} | ${share} | ${int(m.requestsPerBackendConn)} | ${times(s.vsNginx.p99High)} |`,
     );
   }
   const goals = goalLines(input.summaries, hi);
