@@ -34,7 +34,7 @@ export abstract class LeastLoadBalancer<E extends Endpoint> {
     for (let i = 0; i < this.endpoints.length; i++) previous.set(this.endpoints[i]!.id, this.finish[i]!);
     const finish = new Float64Array(endpoints.length);
     for (let i = 0; i < endpoints.length; i++) finish[i] = previous.get(endpoints[i]!.id) ?? this.clock;
-    this.endpoints = endpoints;
+    this.endpoints = endpoints.slice(); // our own snapshot, safe if the caller reuses the array
     this.finish = finish;
     if (this.cursor >= endpoints.length) this.cursor = 0;
   }

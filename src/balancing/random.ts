@@ -16,7 +16,7 @@ export class RandomBalancer<E extends Endpoint> implements Balancer<E> {
   constructor(private readonly random: RandomSource = Math.random) {}
 
   update(endpoints: readonly E[]): void {
-    this.endpoints = endpoints;
+    this.endpoints = endpoints.slice(); // our own snapshot, safe if the caller reuses the array
     this.sampler = new WeightedSampler(Float64Array.from(endpoints, weightOf));
   }
 

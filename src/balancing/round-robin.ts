@@ -12,7 +12,7 @@ export class RoundRobinBalancer<E extends Endpoint> implements Balancer<E> {
   private cursor = 0;
 
   update(endpoints: readonly E[]): void {
-    this.endpoints = endpoints;
+    this.endpoints = endpoints.slice(); // our own snapshot, safe if the caller reuses the array
     if (this.cursor >= endpoints.length) this.cursor = 0;
   }
 

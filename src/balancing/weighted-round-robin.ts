@@ -60,7 +60,7 @@ export class WeightedRoundRobinBalancer<E extends Endpoint> implements Balancer<
       heap.push(slot);
     }
     for (let i = (heap.length >>> 1) - 1; i >= 0; i--) siftDown(heap, i);
-    this.endpoints = endpoints;
+    this.endpoints = endpoints.slice(); // our own snapshot, safe if the caller reuses the array
     this.slots = slots;
     this.heap = heap;
   }

@@ -153,3 +153,17 @@ test('createBalancer gives clear errors for unknown names and bad options', () =
     /"random" must be a function/,
   );
 });
+
+for (const name of ALGORITHMS) {
+  test(`${name}: a selection is unaffected when the caller later mutates the array it passed to update()`, () => {
+    const balancer = makeBalancer(name);
+    const list = [endpoint('a'), endpoint('b'), endpoint('c')];
+    balancer.update(list);
+    const selection = balancer.select({ hashKey: 'user-7' });
+    const first = selection.next()!;
+    list.length = 0;
+    list.push(endpoint('x'));
+    const rest = drain(selection, 10);
+    assert.deepEqual(new Set([first, ...rest].map((e) => e.id)), new Set(['a', 'b', 'c']));
+  });
+}
