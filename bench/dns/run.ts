@@ -272,6 +272,17 @@ function probe(): string[] {
   return problems;
 }
 
+/** busy and total jiffies of one CPU from /proc/stat. */
+function cpuStat(cpu: string): { busy: number; total: number } {
+  const line = readFileSync('/proc/stat', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`cpu${cpu} `))!;
+  const v = line.trim().split(/\s+/).slice(1).map(Number);
+  const total = v.reduce((a, b) => a + b, 0);
+  const idle = v[3]! + (v[4] ?? 0);
+  return { busy: total - idle, total };
+}
+
 interface DnsperfResult {
   completed: number;
   lost: number;
@@ -333,6 +344,9 @@ interface Run {
   rcodes?: Record<string, number>;
   avgLatencyMs?: number;
   threadsRepinned?: number;
+  /** Busy % of the server's and the load generator's CPU during the run (anything running there). */
+  serverCoreBusyPct?: number;
+  loadCoreBusyPct?: number;
   probeProblems?: string[];
   lockWaitMs?: number;
 }
@@ -394,10 +408,16 @@ async function runOne(
     await dnsperf(queryFile, WARMUP);
     repin(proc.pid!);
     const t0 = cpuTicks(proc.pid!);
+    const s0 = cpuStat(SRV_CPU);
+    const l0 = cpuStat(LOAD_CPU);
     const started = process.hrtime.bigint();
     const r = await dnsperf(queryFile, DURATION);
     const wallS = Number(process.hrtime.bigint() - started) / 1e9;
     const ticks = cpuTicks(proc.pid!) - t0;
+    const s1 = cpuStat(SRV_CPU);
+    const l1 = cpuStat(LOAD_CPU);
+    run.serverCoreBusyPct = ((s1.busy - s0.busy) / (s1.total - s0.total)) * 100;
+    run.loadCoreBusyPct = ((l1.busy - l0.busy) / (l1.total - l0.total)) * 100;
     Object.assign(run, r);
     run.usPerQuery = ((ticks / CLK_TCK) * 1e6) / r.completed;
     run.serverCpuPct = (ticks / CLK_TCK / wallS) * 100;
@@ -510,6 +530,8 @@ async function main(): Promise<void> {
       usPerQuery: median(ok.map((r) => r.usPerQuery!)),
       usVsBind: ratios('usPerQuery'),
       cpuPct: median(ok.map((r) => r.serverCpuPct!)),
+      serverCoreBusy: median(ok.map((r) => r.serverCoreBusyPct!)),
+      loadCoreBusy: median(ok.map((r) => r.loadCoreBusyPct!)),
       noerror: rc('NOERROR'),
       nxdomain: rc('NXDOMAIN'),
       lost: ok.reduce((s, r) => s + r.lost!, 0),
@@ -525,16 +547,17 @@ async function main(): Promise<void> {
   const f = (n: number, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : '–');
   const pct = (n: number) => (Number.isFinite(n) ? `${(n * 100).toFixed(1)}%` : '–');
   const lines = [
-    `| server | QPS (median) | × bind | server CPU µs/query | × bind | server CPU % | NOERROR / NXDOMAIN | lost | valid | µs/query by round | QPS by round |`,
-    `|---|--:|--:|--:|--:|--:|--:|--:|--:|---|---|`,
+    `| server | QPS (median) | × bind | server CPU µs/query | × bind | server CPU % | server-core / load-core busy % | NOERROR / NXDOMAIN | lost | valid | µs/query by round | QPS by round |`,
+    `|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|---|`,
     ...rows.map(
       (r) =>
-        `| ${r.server} | ${Number.isFinite(r.qps) ? Math.round(r.qps).toLocaleString('en-US') : '–'} | ${f(r.qpsVsBind)} | ${f(r.usPerQuery)} | ${f(r.usVsBind)} | ${f(r.cpuPct, 0)} | ${pct(r.noerror)} / ${pct(r.nxdomain)} | ${r.lost} | ${r.valid} | ${r.perRound.join(' / ')} | ${r.qpsPerRound.join(' / ')} |`,
+        `| ${r.server} | ${Number.isFinite(r.qps) ? Math.round(r.qps).toLocaleString('en-US') : '–'} | ${f(r.qpsVsBind)} | ${f(r.usPerQuery)} | ${f(r.usVsBind)} | ${f(r.cpuPct, 0)} | ${f(r.serverCoreBusy, 0)} / ${f(r.loadCoreBusy, 0)} | ${pct(r.noerror)} / ${pct(r.nxdomain)} | ${r.lost} | ${r.valid} | ${r.perRound.join(' / ')} | ${r.qpsPerRound.join(' / ')} |`,
     ),
   ];
   console.log(lines.join('\n'));
   if (skipped.length) console.log(`\nSkipped (not installed): ${skipped.join(', ')}`);
   console.log(
+    `\nServer CPU % = the server's own CPU time over the run's wall time (100 = one core). Server-core busy % minus server CPU % is other work on the server's core; a load core near 100 % with a server below ~90 % means dnsperf (or whatever else shares its core) was the limit, and then every server's µs/query rises (fewer queries per wake-up).`,
     `\n${ROUNDS} interleaved rounds; each: ${WARMUP} s warm-up, then \`dnsperf -l ${DURATION} -c ${CLIENTS} -q ${OUTSTANDING}\` on CPU ${LOAD_CPU}, server tree on CPU ${SRV_CPU}. µs/query = server utime+stime (/proc, all threads) / queries completed.`,
   );
 

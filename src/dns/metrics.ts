@@ -83,7 +83,7 @@ export class DnsMetrics {
         for (const set of sets()) {
           for (const pool of set.pools) {
             for (const t of pool.group.targets.values()) {
-              const n = set.stats.total.get(t) ?? 0;
+              const n = set.stats.totalOf(t);
               if (n > 0) this.inc({ record_set: set.name, pool: pool.label, address: t.id }, n);
             }
           }

@@ -189,24 +189,27 @@ const POLICY_ALGORITHM: Record<RoutingPolicy, AlgorithmName> = {
 export class SpreadStats {
   static readonly SLOTS = 6;
   static slot = 0;
-  readonly total = new Map<Target, number>();
-  readonly window = new Map<Target, number[]>();
+  private readonly counts = new Map<Target, { total: number; window: number[] }>();
 
   record(t: Target): void {
-    this.total.set(t, (this.total.get(t) ?? 0) + 1);
-    let w = this.window.get(t);
-    if (!w) this.window.set(t, (w = new Array<number>(SpreadStats.SLOTS).fill(0)));
-    w[SpreadStats.slot]!++;
+    let c = this.counts.get(t);
+    if (!c) this.counts.set(t, (c = { total: 0, window: new Array<number>(SpreadStats.SLOTS).fill(0) }));
+    c.total++;
+    c.window[SpreadStats.slot]!++;
   }
 
   /** Called every 10 s: starts a new slot, forgetting the oldest. */
   static advance(all: Iterable<SpreadStats>): void {
     SpreadStats.slot = (SpreadStats.slot + 1) % SpreadStats.SLOTS;
-    for (const s of all) for (const w of s.window.values()) w[SpreadStats.slot] = 0;
+    for (const s of all) for (const c of s.counts.values()) c.window[SpreadStats.slot] = 0;
+  }
+
+  totalOf(t: Target): number {
+    return this.counts.get(t)?.total ?? 0;
   }
 
   windowCount(t: Target): number {
-    return (this.window.get(t) ?? []).reduce((a, b) => a + b, 0);
+    return (this.counts.get(t)?.window ?? []).reduce((a, b) => a + b, 0);
   }
 }
 

@@ -261,9 +261,15 @@ export class Responder {
     const scoped = tpl.dynamic?.set.scoped ?? false;
     const optLen = q.edns ? OPT_FIXED + ecsLength(q) : 0;
     let dynLen = 0;
+    let tails: Buffer[] | undefined;
     if (targets) {
       const ownerLen = tpl.dynamic!.owner.length;
-      for (const t of targets) dynLen += ownerLen + pool!.tails.get(t)!.length;
+      tails = new Array<Buffer>(targets.length);
+      for (let i = 0; i < targets.length; i++) {
+        const tail = pool!.tails.get(targets[i]!)!;
+        tails[i] = tail;
+        dynLen += ownerLen + tail.length;
+      }
     }
     const total = q.questionEnd + tpl.body.length + dynLen + optLen;
     if (total > limit) {
@@ -280,9 +286,9 @@ export class Responder {
     if (targets) {
       pos += put(out, pos, tpl.body);
       const owner = tpl.dynamic!.owner;
-      for (const t of targets) {
+      for (const tail of tails!) {
         pos += put(out, pos, owner);
-        pos += put(out, pos, pool!.tails.get(t)!);
+        pos += put(out, pos, tail);
       }
     } else {
       pos += put(out, pos, tpl.body);

@@ -51,7 +51,7 @@ export function buildStatus(service: DnsService, now: number): DnsStatus {
     let totalWindow = 0;
     for (const pool of set.pools)
       for (const t of pool.group.targets.values()) {
-        total += set.stats.total.get(t) ?? 0;
+        total += set.stats.totalOf(t);
         totalWindow += set.stats.windowCount(t);
       }
     const hc = set.spec.healthCheck;
@@ -72,7 +72,7 @@ export function buildStatus(service: DnsService, now: number): DnsStatus {
           up: pool.balancer.upCount,
           inService: pool.balancer.inServiceCount,
           addresses: pool.group.list().map((t): AddressStatus => {
-            const n = set.stats.total.get(t) ?? 0;
+            const n = set.stats.totalOf(t);
             const w = set.stats.windowCount(t);
             const isEligible = eligible.has(t);
             const expected = !isEligible
