@@ -3,6 +3,7 @@
 import { Command } from 'commander';
 import { registerLb } from './cli/lb.js';
 import { registerDemo } from './cli/demo.js';
+import { registerConfig } from './cli/config.js';
 import { registerDns } from './cli/dns.js';
 import { registerDbProxy } from './cli/db-proxy.js';
 import { VERSION } from './version.js';
@@ -16,6 +17,7 @@ registerLb(program);
 registerDns(program);
 registerDbProxy(program);
 registerDemo(program);
+registerConfig(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   console.error(`scaleout: ${err instanceof Error ? err.message : String(err)}`);

@@ -3,8 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Command } from 'commander';
 import { createLogger } from '../core/log.js';
 import { formatHostPort } from '../core/types.js';
-import { DEFAULT_HEALTH_CHECK } from '../health/active.js';
-import { DEFAULT_LB_OPTIONS } from '../lb/load-balancer.js';
+import { quickStartConfig } from '../lb/quick-start.js';
 import { runLoadBalancer } from './lb.js';
 import { duration, hostPort, integer } from './options.js';
 
@@ -51,19 +50,16 @@ export function registerDemo(program: Command): void {
       });
       console.log(`demo targets: ${targets.map((t) => t.id).join(', ')}`);
       const log = createLogger('scaleout-demo');
-      const lb = await runLoadBalancer({
-        ...DEFAULT_LB_OPTIONS,
-        host: flags.listen.host,
-        port: flags.listen.port,
+      const config = quickStartConfig({
+        listen: flags.listen,
         targets,
-        healthCheck: { ...DEFAULT_HEALTH_CHECK, path: '/healthz', intervalMs: 1000 },
-        drainTimeoutMs: 2000,
-        log,
+        targetGroup: { healthCheck: { path: '/healthz', interval: '1s' } },
       });
-      lb.group.on('transition', (target, t) => {
+      const lb = await runLoadBalancer(config, { drainTimeoutMs: 2000, log });
+      lb.group('default')!.group.on('transition', (target, t) => {
         console.log(`${new Date().toISOString()}  ${target.id}: ${t.from} -> ${t.to} (${t.reason})`);
       });
-      const url = `http://${formatHostPort(flags.listen.host, lb.address!.port)}/`;
+      const url = `http://${formatHostPort(flags.listen.host, lb.addresses.get('default')!.port)}/`;
       console.log(`\nTry it:  curl ${url}   (run it a few times: the answering instance rotates)`);
       if (chaosMs) startChaos(servers, chaosMs);
       else

@@ -1,11 +1,14 @@
+import { watch } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { ALGORITHMS, isAlgorithmName } from '../balancing/index.js';
-import { createLogger } from '../core/log.js';
+import { ALGORITHMS } from '../balancing/index.js';
+import { ConfigError, readYamlConfig, validate } from '../config/load.js';
+import { configSchema, type ScaleoutConfig } from '../config/schema.js';
+import { createLogger, type Logger } from '../core/log.js';
 import { formatHostPort, parseHostPort, type TargetSpec } from '../core/types.js';
-import { DEFAULT_HEALTH_CHECK } from '../health/active.js';
 import { parseSuccessCodes } from '../health/matcher.js';
-import type { HashOn } from '../lb/http/listener.js';
-import { DEFAULT_LB_OPTIONS, LoadBalancer, type LoadBalancerOptions } from '../lb/load-balancer.js';
+import { quickStartConfig } from '../lb/quick-start.js';
+import { LbRuntime } from '../lb/runtime.js';
 import { collect, duration, hostPort, integer } from './options.js';
 
 /** "host:port" or "host:port=weight". */
@@ -18,208 +21,271 @@ function targetSpec(value: string, previous: TargetSpec[] = []): TargetSpec[] {
     throw new InvalidArgumentError((err as Error).message);
   }
   const weight = weightText === undefined ? 1 : Number(weightText);
-  if (!Number.isFinite(weight) || weight <= 0 || weight > 1000) {
+  if (!Number.isFinite(weight) || weight < 1 || weight > 1000) {
     throw new InvalidArgumentError(`weight in "${value}" must be a number from 1 to 1000`);
   }
   return [...previous, { id: formatHostPort(hp.host, hp.port), ...hp, weight }];
 }
 
-function hashOn(value: string): HashOn {
-  if (value === 'source-ip' || value === 'ip') return { kind: 'source-ip' };
-  const m = /^(header|cookie):(.+)$/.exec(value);
-  if (!m) throw new InvalidArgumentError('expected source-ip, header:NAME or cookie:NAME');
-  return m[1] === 'header' ? { kind: 'header', name: m[2]! } : { kind: 'cookie', name: m[2]! };
-}
-
 interface LbFlags {
-  listen: { host: string; port: number };
+  config?: string;
+  listen?: { host: string; port: number };
   target?: TargetSpec[];
-  algorithm: string;
-  hashOn: HashOn;
+  algorithm?: string;
+  hashOn?: string;
   healthCheck: boolean;
-  healthPath: string;
-  healthProtocol: 'http' | 'tcp';
+  healthPath?: string;
+  healthProtocol?: 'http' | 'tcp';
   healthPort?: number;
-  healthInterval: number;
-  healthTimeout: number;
-  healthyThreshold: number;
-  unhealthyThreshold: number;
-  successCodes: string;
-  connectTimeout: number;
-  responseTimeout: number;
-  clientIdleTimeout: number;
-  headerTimeout: number;
-  upstreamIdleTimeout: number;
-  maxHeaderBytes: number;
-  maxHeaders: number;
-  maxAttempts: number;
+  healthInterval?: number;
+  healthTimeout?: number;
+  healthyThreshold?: number;
+  unhealthyThreshold?: number;
+  successCodes?: string;
+  connectTimeout?: number;
+  responseTimeout?: number;
+  clientIdleTimeout?: number;
+  headerTimeout?: number;
+  upstreamIdleTimeout?: number;
+  maxHeaderBytes?: number;
+  maxHeaders?: number;
+  maxAttempts?: number;
   trustedProxy?: string[];
   drainTimeout: number;
 }
 
+/** Drops undefined values so the schema's defaults apply. */
+function defined(obj: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(obj).filter(([, v]) => v !== undefined));
+}
+
+function configFromFlags(flags: LbFlags): ScaleoutConfig {
+  if (!flags.target || flags.target.length === 0)
+    throw new Error('at least one --target is required (or --config FILE)');
+  return quickStartConfig({
+    listen: flags.listen ?? { host: '127.0.0.1', port: 8080 },
+    targets: flags.target,
+    targetGroup: defined({
+      algorithm: flags.algorithm,
+      hashOn: flags.hashOn,
+      healthCheck: defined({
+        enabled: flags.healthCheck,
+        protocol: flags.healthProtocol,
+        path: flags.healthPath,
+        port: flags.healthPort,
+        interval: flags.healthInterval,
+        timeout: flags.healthTimeout,
+        healthyThreshold: flags.healthyThreshold,
+        unhealthyThreshold: flags.unhealthyThreshold,
+        successCodes: flags.successCodes,
+      }),
+    }),
+    listener: defined({
+      timeouts: defined({
+        connect: flags.connectTimeout,
+        response: flags.responseTimeout,
+        clientIdle: flags.clientIdleTimeout,
+        header: flags.headerTimeout,
+        upstreamIdle: flags.upstreamIdleTimeout,
+      }),
+      limits: defined({ maxHeaderBytes: flags.maxHeaderBytes, maxHeaders: flags.maxHeaders }),
+      maxAttempts: flags.maxAttempts,
+      trustedProxies: flags.trustedProxy,
+    }),
+  });
+}
+
+/** Reads and validates a config file; throws ConfigError with file:line: key: problem lines. */
+export function loadConfig(path: string): ScaleoutConfig {
+  return validate(readYamlConfig(path), configSchema);
+}
+
 export function registerLb(program: Command): void {
-  const d = DEFAULT_LB_OPTIONS;
   program
     .command('lb')
-    .description('run the HTTP load balancer')
-    .option('--listen <host:port>', 'address to accept clients on', hostPort, { host: d.host, port: d.port })
+    .description('run the HTTP load balancer (quick start with --target, or --config FILE)')
+    .option('--config <file>', 'scaleout YAML config file (listeners, rules, target groups)')
+    .option('--listen <host:port>', 'address to accept clients on (default 127.0.0.1:8080)', hostPort)
     .option('--target <host:port[=weight]>', 'a target (repeat for each)', targetSpec)
     .addOption(
-      new Option('--algorithm <name>', 'balancing algorithm').choices([...ALGORITHMS]).default(d.algorithm),
+      new Option('--algorithm <name>', 'balancing algorithm (default weighted-round-robin)').choices([
+        ...ALGORITHMS,
+      ]),
     )
     .option(
       '--hash-on <source>',
       'key for ring-hash/maglev: source-ip, header:NAME or cookie:NAME',
-      hashOn,
-      d.hashOn,
+      (v: string) => {
+        if (!/^(source-ip|header:.+|cookie:.+)$/.test(v))
+          throw new InvalidArgumentError('expected source-ip, header:NAME or cookie:NAME');
+        return v;
+      },
     )
     .option('--no-health-check', 'disable active health checks (passive checks still run)')
-    .option('--health-path <path>', 'HTTP health-check path', DEFAULT_HEALTH_CHECK.path)
+    .option('--health-path <path>', 'HTTP health-check path (default /)')
     .addOption(
-      new Option('--health-protocol <p>', 'health-check protocol').choices(['http', 'tcp']).default('http'),
+      new Option('--health-protocol <p>', 'health-check protocol (default http)').choices(['http', 'tcp']),
     )
     .option('--health-port <port>', 'port to probe instead of the target port', integer(1, 65535))
-    .option('--health-interval <duration>', 'time between checks', duration, DEFAULT_HEALTH_CHECK.intervalMs)
-    .option('--health-timeout <duration>', 'check timeout', duration, DEFAULT_HEALTH_CHECK.timeoutMs)
+    .option('--health-interval <duration>', 'time between checks (default 2s)', duration)
+    .option('--health-timeout <duration>', 'check timeout (default 1s)', duration)
     .option(
       '--healthy-threshold <n>',
-      'passes that make a target healthy',
+      'passes that make an unhealthy target healthy (default 2)',
       integer(1, 10),
-      DEFAULT_HEALTH_CHECK.healthyThreshold,
     )
-    .option(
-      '--unhealthy-threshold <n>',
-      'failures that make a target unhealthy',
-      integer(1, 10),
-      DEFAULT_HEALTH_CHECK.unhealthyThreshold,
-    )
-    .option(
-      '--success-codes <codes>',
-      'HTTP codes that pass a check, e.g. 200-399',
-      DEFAULT_HEALTH_CHECK.successCodes,
-    )
-    .option(
-      '--connect-timeout <duration>',
-      'upstream connect timeout (then 504)',
-      duration,
-      d.upstream.connectTimeoutMs,
-    )
+    .option('--unhealthy-threshold <n>', 'failures that make a target unhealthy (default 2)', integer(1, 10))
+    .option('--success-codes <codes>', 'HTTP codes that pass a check (default 200-399)', (v: string) => {
+      try {
+        parseSuccessCodes(v);
+      } catch (err) {
+        throw new InvalidArgumentError((err as Error).message);
+      }
+      return v;
+    })
+    .option('--connect-timeout <duration>', 'upstream connect timeout, then 504 (default 3s)', duration)
     .option(
       '--response-timeout <duration>',
-      'wait for target response bytes (then 504)',
+      'wait for target response bytes, then 504 (default 60s)',
       duration,
-      d.upstream.responseTimeoutMs,
     )
     .option(
       '--client-idle-timeout <duration>',
-      'close idle client keep-alive connections after',
+      'close idle client keep-alive connections (default 60s)',
       duration,
-      d.timeouts.idleMs,
     )
     .option(
       '--header-timeout <duration>',
-      'a request head must arrive within (then 408)',
+      'a request head must arrive within, then 408 (default 10s)',
       duration,
-      d.timeouts.headerMs,
     )
     .option(
       '--upstream-idle-timeout <duration>',
-      "close idle target connections after (keep below the targets' keep-alive)",
+      "close idle target connections; below the targets' keep-alive (default 4s)",
       duration,
-      d.upstream.idleTimeoutMs,
     )
     .option(
       '--max-header-bytes <n>',
-      'request head size limit (then 431)',
+      'request head size limit, then 431 (default 16384)',
       integer(1024, 1 << 20),
-      d.limits.maxHeaderBytes,
     )
-    .option(
-      '--max-headers <n>',
-      'request header count limit (then 431)',
-      integer(1, 1000),
-      d.limits.maxHeaderCount,
-    )
-    .option('--max-attempts <n>', 'tries per request, first included', integer(1, 10), d.maxAttempts)
+    .option('--max-headers <n>', 'request header count limit, then 431 (default 100)', integer(1, 1000))
+    .option('--max-attempts <n>', 'tries per request, first included (default 3)', integer(1, 10))
     .option('--trusted-proxy <ip|cidr>', 'peer whose X-Forwarded-* headers are kept (repeat)', collect)
     .option(
       '--drain-timeout <duration>',
       'on SIGTERM, wait this long for in-flight requests',
       duration,
-      d.drainTimeoutMs,
+      30_000,
     )
     .action(async (flags: LbFlags) => {
-      if (!flags.target || flags.target.length === 0) throw new Error('at least one --target is required');
-      if (!isAlgorithmName(flags.algorithm)) throw new Error(`unknown algorithm ${flags.algorithm}`);
-      parseSuccessCodes(flags.successCodes);
-      const log = createLogger('scaleout-lb');
-      const options: LoadBalancerOptions = {
-        ...d,
-        host: flags.listen.host,
-        port: flags.listen.port,
-        targets: flags.target,
-        algorithm: flags.algorithm,
-        hashOn: flags.hashOn,
-        healthCheck: flags.healthCheck
-          ? {
-              protocol: flags.healthProtocol,
-              path: flags.healthPath,
-              port: flags.healthPort,
-              intervalMs: flags.healthInterval,
-              timeoutMs: flags.healthTimeout,
-              healthyThreshold: flags.healthyThreshold,
-              unhealthyThreshold: flags.unhealthyThreshold,
-              successCodes: flags.successCodes,
-            }
-          : false,
-        upstream: {
-          ...d.upstream,
-          connectTimeoutMs: flags.connectTimeout,
-          responseTimeoutMs: flags.responseTimeout,
-          idleTimeoutMs: flags.upstreamIdleTimeout,
-        },
-        limits: { maxHeaderBytes: flags.maxHeaderBytes, maxHeaderCount: flags.maxHeaders },
-        timeouts: { headerMs: flags.headerTimeout, idleMs: flags.clientIdleTimeout },
-        maxAttempts: flags.maxAttempts,
-        trustedProxies: flags.trustedProxy ?? [],
-        drainTimeoutMs: flags.drainTimeout,
-        log,
-      };
-      await runLoadBalancer(options);
+      if (flags.config && flags.target) throw new Error('give either --config or --target, not both');
+      let config: ScaleoutConfig;
+      try {
+        config = flags.config ? loadConfig(flags.config) : configFromFlags(flags);
+      } catch (err) {
+        if (err instanceof ConfigError) throw new Error(`invalid configuration:\n${err.message}`);
+        if (err && typeof err === 'object' && 'issues' in err) {
+          throw new Error(
+            `invalid option: ${(err as { issues: Array<{ message: string }> }).issues.map((i) => i.message).join('; ')}`,
+          );
+        }
+        throw err;
+      }
+      await runLoadBalancer(config, { configPath: flags.config, drainTimeoutMs: flags.drainTimeout });
     });
 }
 
-/** Starts the LB, prints what listens where and the targets' health, and stops cleanly on SIGTERM/SIGINT. */
-export async function runLoadBalancer(options: LoadBalancerOptions): Promise<LoadBalancer> {
-  const lb = new LoadBalancer(options);
-  const address = await lb.start();
-  const url = `http://${formatHostPort(address.address, address.port)}/`;
-  console.log(
-    `scaleout lb listening on ${url} (algorithm ${options.algorithm}, ${options.targets.length} targets)`,
-  );
-  if (options.healthCheck) {
-    // Long enough for a dead target to fail its threshold of checks, so the list below is a verdict.
-    const hc = options.healthCheck;
-    await lb.firstHealthVerdict((hc.unhealthyThreshold - 1) * hc.intervalMs + hc.timeoutMs + 200);
+export interface RunOptions {
+  configPath?: string;
+  drainTimeoutMs: number;
+  log?: Logger;
+}
+
+/** Starts the LB, prints what listens where and the targets' health, reloads on SIGHUP/file change. */
+export async function runLoadBalancer(config: ScaleoutConfig, options: RunOptions): Promise<LbRuntime> {
+  const log = options.log ?? createLogger('scaleout-lb');
+  const runtime = new LbRuntime({
+    log,
+    stateFile: config.admin?.stateFile,
+    drainTimeoutMs: options.drainTimeoutMs,
+  });
+  await runtime.apply(config);
+  for (const [name, address] of runtime.addresses) {
+    const l = config.listeners[name]!;
+    const url = `http://${formatHostPort(address.address, address.port)}/`;
+    console.log(`scaleout lb listening on ${url} (listener ${name}, ${l.rules.length} rules)`);
   }
-  for (const t of lb.group.list()) {
-    console.log(
-      `  target ${t.id.padEnd(22)} weight ${String(t.configuredWeight).padEnd(4)} ${t.state} (${t.reason})`,
-    );
+  await firstHealthVerdicts(runtime, config);
+  for (const [name, rt] of runtime.groups) {
+    console.log(`target group ${name} (${rt.settings.algorithm}):`);
+    for (const t of rt.group.list()) {
+      console.log(
+        `  target ${t.id.padEnd(22)} weight ${String(t.configuredWeight).padEnd(4)} ${t.state} (${t.reason})`,
+      );
+    }
   }
+  if (options.configPath) watchConfig(runtime, options.configPath, log);
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    options.log.info(
-      { signal },
-      `${signal}: draining in-flight requests (up to ${options.drainTimeoutMs} ms)`,
-    );
-    await lb.stop();
-    options.log.info('stopped');
+    log.info({ signal }, `${signal}: draining in-flight requests (up to ${options.drainTimeoutMs} ms)`);
+    await runtime.stop();
+    log.info('stopped');
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
-  return lb;
+  return runtime;
+}
+
+/** Waits until each target has a verdict, long enough for a dead one to fail its threshold of checks. */
+async function firstHealthVerdicts(runtime: LbRuntime, config: ScaleoutConfig): Promise<void> {
+  let waitMs = 0;
+  for (const g of Object.values(config.targetGroups)) {
+    const hc = g.healthCheck;
+    if (hc.enabled) waitMs = Math.max(waitMs, (hc.unhealthyThreshold - 1) * hc.interval + hc.timeout + 200);
+  }
+  const deadline = Date.now() + waitMs;
+  const pending = () =>
+    [...runtime.groups.values()].some((rt) => rt.group.list().some((t) => t.state === 'initial'));
+  while (Date.now() < deadline && pending()) await new Promise((r) => setTimeout(r, 25));
+}
+
+/** Reloads on SIGHUP and when the file changes; a bad file is refused and the old config keeps serving. */
+function watchConfig(runtime: LbRuntime, path: string, log: Logger): void {
+  let timer: NodeJS.Timeout | undefined;
+  const reload = async (why: string) => {
+    let config: ScaleoutConfig;
+    try {
+      config = loadConfig(path);
+    } catch (err) {
+      log.error(
+        { configFile: path, problems: (err as Error).message.split('\n') },
+        `config reload (${why}) refused: the running config stays`,
+      );
+      return;
+    }
+    try {
+      await runtime.apply(config);
+      log.info({ configFile: path }, `config reloaded (${why})`);
+    } catch (err) {
+      log.error({ configFile: path, err: (err as Error).message }, `config reload (${why}) failed to apply`);
+    }
+  };
+  process.on('SIGHUP', () => void reload('SIGHUP'));
+  try {
+    // Editors replace the file on save (a new inode), so watch its folder and debounce the burst of events.
+    watch(dirname(resolve(path)), { persistent: false }, (_event, name) => {
+      if (name !== null && name !== basename(path)) return;
+      clearTimeout(timer);
+      timer = setTimeout(() => void reload('file changed'), 200);
+    });
+  } catch (err) {
+    log.warn(
+      { configFile: path, err: (err as Error).message },
+      'cannot watch the config file; reload with SIGHUP',
+    );
+  }
 }

@@ -49,8 +49,12 @@ export class PassiveHealth {
 
   constructor(
     private readonly group: TargetGroup,
-    private readonly config: PassiveHealthConfig = DEFAULT_PASSIVE_HEALTH,
+    private config: PassiveHealthConfig = DEFAULT_PASSIVE_HEALTH,
   ) {}
+
+  setConfig(config: PassiveHealthConfig): void {
+    this.config = config;
+  }
 
   private statsOf(target: Target): Stats {
     let s = this.stats.get(target);

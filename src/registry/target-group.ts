@@ -23,10 +23,26 @@ export class TargetGroup extends EventEmitter<TargetGroupEvents> {
 
   constructor(
     readonly name: string,
-    readonly balancer: Balancer<Target>,
+    private balancer: Balancer<Target>,
     private thresholds: HealthThresholds,
   ) {
     super();
+  }
+
+  get algorithm(): Balancer<Target>['algorithm'] {
+    return this.balancer.algorithm;
+  }
+
+  /** Swaps the algorithm (config reload); the new balancer gets the current eligible set at once. */
+  setBalancer(balancer: Balancer<Target>): void {
+    this.balancer = balancer;
+    balancer.update(this.eligible);
+  }
+
+  /** New health-check thresholds apply to every target from its next check on. */
+  setThresholds(thresholds: HealthThresholds): void {
+    this.thresholds = thresholds;
+    for (const t of this.targets.values()) t.health.setThresholds(thresholds);
   }
 
   register(spec: TargetSpec): Target {

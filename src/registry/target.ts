@@ -28,6 +28,8 @@ export class Target implements Endpoint {
   ejectionCount = 0;
   /** Share multiplier from slow start and gray-failure detection, 0 < factor <= 1. */
   slowStartFactor = 1;
+  /** When the current slow start began (epoch ms). */
+  slowStartBegin = 0;
   grayFactor = 1;
 
   state: TargetState = 'initial';

@@ -1,47 +1,71 @@
 // Starts the load balancer in-process on an ephemeral loopback port, with fast health checks.
-import type { AlgorithmName } from '../../src/balancing/types.js';
 import { silentLogger } from '../../src/core/log.js';
-import { DEFAULT_LB_OPTIONS, LoadBalancer, type LoadBalancerOptions } from '../../src/lb/load-balancer.js';
+import type { TargetSpec } from '../../src/core/types.js';
+import type { ScaleoutConfig } from '../../src/config/schema.js';
+import { quickStartConfig } from '../../src/lb/quick-start.js';
+import { LbRuntime } from '../../src/lb/runtime.js';
+import type { TargetGroup } from '../../src/registry/target-group.js';
 import type { TestTarget } from './http-targets.js';
 
 export interface TestLb {
-  lb: LoadBalancer;
+  runtime: LbRuntime;
+  /** The "default" target group of a quick-start config. */
+  group: TargetGroup;
   url: string;
   port: number;
   stop(): Promise<void>;
 }
 
 export const FAST_HEALTH = {
-  protocol: 'http' as const,
   path: '/healthz',
-  intervalMs: 200,
-  timeoutMs: 300,
+  interval: 200,
+  timeout: 150,
   healthyThreshold: 2,
   unhealthyThreshold: 2,
-  successCodes: '200-399',
 };
 
-export async function startLb(
-  targets: TestTarget[],
-  overrides: Partial<LoadBalancerOptions> & { algorithm?: AlgorithmName } = {},
-): Promise<TestLb> {
-  const lb = new LoadBalancer({
-    ...DEFAULT_LB_OPTIONS,
-    host: '127.0.0.1',
-    port: 0,
-    targets: targets.map((t) => ({ id: t.id, host: '127.0.0.1', port: t.port, weight: 1 })),
-    healthCheck: FAST_HEALTH,
-    drainTimeoutMs: 2000,
-    log: silentLogger,
-    ...overrides,
-  });
-  const address = await lb.start();
-  await lb.firstHealthVerdict(2000);
+export interface TestLbOptions {
+  /** Raw `targetGroups.default` settings (merged over fast health checks). */
+  targetGroup?: Record<string, unknown>;
+  /** Raw `listeners.default` settings. */
+  listener?: Record<string, unknown>;
+  /** Targets with weights, instead of one per test target at weight 1. */
+  targets?: TargetSpec[];
+  /** A full config instead of the quick start. */
+  config?: ScaleoutConfig;
+  stateFile?: string;
+}
+
+export async function startLb(targets: TestTarget[], options: TestLbOptions = {}): Promise<TestLb> {
+  const config =
+    options.config ??
+    quickStartConfig({
+      listen: { host: '127.0.0.1', port: 0 },
+      targets:
+        options.targets ?? targets.map((t) => ({ id: t.id, host: '127.0.0.1', port: t.port, weight: 1 })),
+      targetGroup: {
+        ...options.targetGroup,
+        healthCheck: { ...FAST_HEALTH, ...(options.targetGroup?.healthCheck as object) },
+      },
+      listener: options.listener,
+    });
+  const runtime = new LbRuntime({ log: silentLogger, drainTimeoutMs: 2000, stateFile: options.stateFile });
+  await runtime.apply(config);
+  const first = runtime.groups.values().next().value!;
+  const deadline = Date.now() + 2000;
+  while (
+    Date.now() < deadline &&
+    [...runtime.groups.values()].some((g) => g.group.list().some((t) => t.state === 'initial'))
+  ) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const port = runtime.addresses.values().next().value!.port;
   return {
-    lb,
-    port: address.port,
-    url: `http://127.0.0.1:${address.port}`,
-    stop: () => lb.stop(),
+    runtime,
+    group: (runtime.groups.get('default') ?? first).group,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    stop: () => runtime.stop(),
   };
 }
 

@@ -53,7 +53,13 @@ export function buildUpstreamRequestHead(req: RequestHead, ctx: ForwardContext):
 }
 
 /** The head sent to the client: the target's status and headers minus hop-by-hop ones, plus our Connection. */
-export function buildClientResponseHead(res: ResponseHead, keepAlive: boolean, clientMinor: number): string {
+export function buildClientResponseHead(
+  res: ResponseHead,
+  keepAlive: boolean,
+  clientMinor: number,
+  /** Extra header lines from the LB itself (e.g. a stickiness cookie), each ending in CRLF. */
+  extra = '',
+): string {
   let out = `HTTP/1.1 ${res.status} ${res.reason}\r\n`;
   const h = res.headers;
   const tokens = res.connectionTokens;
@@ -62,6 +68,7 @@ export function buildClientResponseHead(res: ResponseHead, keepAlive: boolean, c
     if (isDropped(name.toLowerCase(), tokens)) continue;
     out += `${name}: ${h[i + 1]}\r\n`;
   }
+  out += extra;
   if (res.status === 101) {
     out += `Connection: upgrade\r\nUpgrade: ${res.upgrade ?? 'websocket'}\r\n`;
   } else if (res.status >= 200) {

@@ -1,24 +1,27 @@
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../../core/log.js';
-import type { PassiveHealth } from '../../health/passive.js';
 import type { Target } from '../../registry/target.js';
-import type { TargetGroup } from '../../registry/target-group.js';
+import type { GroupRuntime } from '../group-runtime.js';
 import type { RetryBudget } from '../retry-budget.js';
+import type { Router } from '../router.js';
 import { DeadlineSweeper } from './deadlines.js';
-import type { HeadLimits, RequestHead } from './head-parser.js';
-import { ClientSession, newProxyStats, type ClientTimeouts, type SessionContext } from './session.js';
+import type { HeadLimits } from './head-parser.js';
+import {
+  ClientSession,
+  newProxyStats,
+  type ClientTimeouts,
+  type RequestRecord,
+  type SessionContext,
+} from './session.js';
 import { UpstreamPool, type UpstreamOptions } from './upstream.js';
 
-/** Where a hash-based algorithm takes its key from. */
-export type HashOn =
-  { kind: 'source-ip' } | { kind: 'header'; name: string } | { kind: 'cookie'; name: string };
-
 export interface HttpListenerOptions {
+  name: string;
   host: string;
   port: number;
-  group: TargetGroup;
-  passive: PassiveHealth;
+  router: Router;
+  groups: ReadonlyMap<string, GroupRuntime>;
   retryBudget: RetryBudget;
   upstream: UpstreamOptions;
   limits: HeadLimits;
@@ -26,8 +29,8 @@ export interface HttpListenerOptions {
   maxAttempts: number;
   /** Addresses or CIDRs whose X-Forwarded-* headers are kept and extended. */
   trustedProxies: string[];
-  hashOn: HashOn;
   log: Logger;
+  onRequest?: (record: RequestRecord) => void;
 }
 
 function trustedMatcher(entries: string[]): (ip: string) => boolean {
@@ -35,8 +38,8 @@ function trustedMatcher(entries: string[]): (ip: string) => boolean {
   const list = new net.BlockList();
   for (const entry of entries) {
     const [addr, bits] = entry.split('/');
-    const type = net.isIPv6(addr!) ? 'ipv6' : 'ipv4';
     if (!net.isIP(addr!)) throw new Error(`trusted proxy "${entry}" is not an IP address or CIDR`);
+    const type = net.isIPv6(addr!) ? 'ipv6' : 'ipv4';
     if (bits === undefined) list.addAddress(addr!, type);
     else list.addSubnet(addr!, Number(bits), type);
   }
@@ -46,58 +49,28 @@ function trustedMatcher(entries: string[]): (ip: string) => boolean {
   };
 }
 
-function headerValue(head: RequestHead, lowerName: string): string | undefined {
-  const h = head.headers;
-  for (let i = 0; i < h.length; i += 2) if (h[i]!.toLowerCase() === lowerName) return h[i + 1];
-  return undefined;
-}
-
-function cookieValue(head: RequestHead, name: string): string | undefined {
-  const cookies = headerValue(head, 'cookie');
-  if (!cookies) return undefined;
-  for (const part of cookies.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq !== -1 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
-  }
-  return undefined;
-}
-
-function hashKeyFunction(hashOn: HashOn): SessionContext['hashKey'] {
-  switch (hashOn.kind) {
-    case 'source-ip':
-      return (_head, ip) => ip;
-    case 'header': {
-      const lower = hashOn.name.toLowerCase();
-      return (head) => headerValue(head, lower);
-    }
-    case 'cookie':
-      return (head) => cookieValue(head, hashOn.name);
-  }
-}
-
-/** An HTTP/1.1 listener: accepts client connections and proxies their requests to one target group. */
+/** An HTTP/1.1 listener: accepts client connections and proxies their requests by its rules. */
 export class HttpListener {
   readonly server: net.Server;
   private readonly ctx: SessionContext;
   private readonly sweeper = new DeadlineSweeper();
-  private readonly pools = new Map<string, UpstreamPool>();
+  private readonly pools = new Map<Target, UpstreamPool>();
 
-  constructor(private readonly options: HttpListenerOptions) {
+  constructor(readonly options: HttpListenerOptions) {
     const pools = this.pools;
     const sweeper = this.sweeper;
     this.ctx = {
-      group: options.group,
+      router: options.router,
+      groups: options.groups,
       poolFor(target: Target): UpstreamPool {
-        let pool = pools.get(target.id);
-        if (!pool || pool.target !== target) {
-          pool?.close();
+        let pool = pools.get(target);
+        if (!pool) {
           pool = new UpstreamPool(target, options.upstream, sweeper);
-          pools.set(target.id, pool);
+          pools.set(target, pool);
         }
         return pool;
       },
       sweeper,
-      passive: options.passive,
       retryBudget: options.retryBudget,
       limits: options.limits,
       timeouts: options.timeouts,
@@ -105,8 +78,8 @@ export class HttpListener {
       proto: 'http',
       listenerPort: options.port,
       isTrustedPeer: trustedMatcher(options.trustedProxies),
-      hashKey: hashKeyFunction(options.hashOn),
       stats: newProxyStats(),
+      onRequest: options.onRequest,
       log: options.log,
       closing: false,
       sessions: new Set(),
@@ -132,10 +105,16 @@ export class HttpListener {
     return n;
   }
 
-  /** Closes the pooled connections of a target that left the group. */
-  dropTarget(id: string): void {
-    this.pools.get(id)?.close();
-    this.pools.delete(id);
+  /** Swaps rules and target groups atomically (config reload): the next request uses the new ones. */
+  update(router: Router, groups: ReadonlyMap<string, GroupRuntime>): void {
+    this.ctx.router = router;
+    this.ctx.groups = groups;
+  }
+
+  /** Closes the pooled connections of a target that left its group (or is draining). */
+  dropTarget(target: Target): void {
+    this.pools.get(target)?.close();
+    this.pools.delete(target);
   }
 
   listen(): Promise<AddressInfo> {

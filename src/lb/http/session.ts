@@ -3,10 +3,10 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from '../../core/log.js';
 import { formatHostPort } from '../../core/types.js';
 import type { Selection } from '../../balancing/types.js';
-import type { PassiveHealth } from '../../health/passive.js';
 import type { Target } from '../../registry/target.js';
-import type { TargetGroup } from '../../registry/target-group.js';
+import type { GroupRuntime } from '../group-runtime.js';
 import type { RetryBudget } from '../retry-budget.js';
+import { redirectLocation, type RouteAction, type Router } from '../router.js';
 import { ChunkedScanner } from './chunked.js';
 import type { DeadlineSweeper, Expirable } from './deadlines.js';
 import { buildClientResponseHead, buildUpstreamRequestHead } from './forward-head.js';
@@ -18,7 +18,7 @@ import {
   type RequestHead,
   type ResponseHead,
 } from './head-parser.js';
-import { errorResponse } from './responses.js';
+import { errorResponse, reasonPhrase } from './responses.js';
 import type { UpstreamConnection, UpstreamOwner, UpstreamPool } from './upstream.js';
 
 export interface ClientTimeouts {
@@ -47,12 +47,32 @@ export function newProxyStats(): ProxyStats {
   };
 }
 
+/** One finished request, for metrics and the access log. */
+export interface RequestRecord {
+  method: string;
+  target: string;
+  host: string | undefined;
+  clientIp: string;
+  rule: string;
+  targetGroup: string | undefined;
+  upstream: string | undefined;
+  status: number;
+  attempts: number;
+  /** From the complete request head to the end of the response, in ms. */
+  durationMs: number;
+  /** From sending to the target to its response head, in ms (-1 if none). */
+  upstreamMs: number;
+  /** Why this answer: "forward", "redirect", "fixed-response", or the LB's own error. */
+  reason: string;
+}
+
 /** Everything a client session needs from its listener. Shared by all sessions of a listener. */
 export interface SessionContext {
-  group: TargetGroup;
+  /** The listener's rules; replaced as a whole on reload, so a request sees one consistent set. */
+  router: Router;
+  groups: ReadonlyMap<string, GroupRuntime>;
   poolFor(target: Target): UpstreamPool;
   sweeper: DeadlineSweeper;
-  passive: PassiveHealth;
   retryBudget: RetryBudget;
   limits: HeadLimits;
   timeouts: ClientTimeouts;
@@ -61,12 +81,34 @@ export interface SessionContext {
   proto: 'http' | 'https';
   listenerPort: number;
   isTrustedPeer(ip: string): boolean;
-  hashKey(head: RequestHead, clientIp: string): string | undefined;
   stats: ProxyStats;
+  /** Called once per finished request when metrics or an access log want it. */
+  onRequest: ((record: RequestRecord) => void) | undefined;
   log: Logger;
   /** Set on graceful shutdown: finish the current request, then close. */
   closing: boolean;
   sessions: Set<ClientSession>;
+}
+
+/** Picks one of several weighted target groups (ALB's weighted forward, used for canaries). */
+function pickWeighted(groups: Array<{ name: string; weight: number }>): string | undefined {
+  if (groups.length === 1) return groups[0]!.name;
+  let total = 0;
+  for (const g of groups) total += g.weight;
+  let r = Math.random() * total;
+  for (const g of groups) {
+    r -= g.weight;
+    if (r < 0) return g.name;
+  }
+  return undefined;
+}
+
+function setsCookie(headers: string[], name: string): boolean {
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i]!.toLowerCase() === 'set-cookie' && headers[i + 1]!.trimStart().startsWith(`${name}=`))
+      return true;
+  }
+  return false;
 }
 
 function withoutHeader(headers: string[], lowerName: string): string[] {
@@ -109,6 +151,13 @@ export class ClientSession implements UpstreamOwner, Expirable {
   private bodyScanner: ChunkedScanner | undefined;
   private requestBodyDone = true;
   private selection: Selection<Target> | undefined;
+  private groupRt: GroupRuntime | undefined;
+  private rule = 'default';
+  private lastUpstream: string | undefined;
+  private startedAt = 0;
+  private upstreamMs = -1;
+  private finalStatus = 0;
+  private reason = '';
   private target: Target | undefined;
   private conn: UpstreamConnection | undefined;
   private attempts = 0;
@@ -230,11 +279,52 @@ export class ClientSession implements UpstreamOwner, Expirable {
       trustedPeer: this.ctx.isTrustedPeer(this.clientIp),
       defaultHost: formatHostPort(this.socket.localAddress ?? '127.0.0.1', this.socket.localPort ?? 80),
     });
+    this.startedAt = performance.now();
+    this.upstreamMs = -1;
+    this.groupRt = undefined;
+    const { action, rule } = this.ctx.router.route(head, this.clientIp);
+    this.rule = rule;
+    if (action.kind !== 'forward') return this.respondDirectly(action, head);
+    const groupName = pickWeighted(action.groups);
+    const groupRt = groupName === undefined ? undefined : this.ctx.groups.get(groupName);
+    if (!groupRt) return this.respondError(503, 'no target group can take the request');
+    this.groupRt = groupRt;
+    this.reason = 'forward';
     this.ctx.retryBudget.recordRequest(this.ctx.sweeper.now);
-    this.selection = this.ctx.group.select({ hashKey: this.ctx.hashKey(head, this.clientIp) });
+    this.selection = groupRt.select(head, this.clientIp);
     const first = this.selection.next();
     if (!first) return this.respondError(503, 'no target is available');
     this.startAttempt(first);
+  }
+
+  /** Redirects and fixed responses, answered by the LB itself. */
+  private respondDirectly(action: Exclude<RouteAction, { kind: 'forward' }>, head: RequestHead): void {
+    // The body (if any) is not read: close after answering so it cannot be taken for a request.
+    if (!this.requestBodyDone) this.keepAlive = false;
+    let status: number;
+    let extra = '';
+    let body: string;
+    let contentType = 'text/plain; charset=utf-8';
+    if (action.kind === 'redirect') {
+      status = action.status;
+      const location = redirectLocation(action, head, { proto: this.ctx.proto, port: this.ctx.listenerPort });
+      extra = `Location: ${location}\r\n`;
+      body = '';
+      this.reason = 'redirect';
+    } else {
+      status = action.status;
+      body = action.body;
+      contentType = action.contentType;
+      this.reason = 'fixed-response';
+    }
+    this.countStatus(status);
+    this.finalStatus = status;
+    this.responseStarted = true;
+    this.socket.write(
+      `HTTP/1.1 ${status} ${reasonPhrase(status)}\r\n${extra}Content-Type: ${contentType}\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n${this.keepAlive ? '' : 'Connection: close\r\n'}\r\n${body}`,
+    );
+    this.finishRequest();
   }
 
   // ---- attempts and retries --------------------------------------------------------------------------
@@ -242,6 +332,7 @@ export class ClientSession implements UpstreamOwner, Expirable {
   private startAttempt(target: Target): void {
     this.attempts++;
     this.target = target;
+    this.lastUpstream = target.id;
     target.outstanding++;
     this.phase = Phase.Connecting;
     const { conn, ready } = this.ctx.poolFor(target).acquire(this);
@@ -251,9 +342,11 @@ export class ClientSession implements UpstreamOwner, Expirable {
   }
 
   private endAttempt(): void {
-    if (this.target) {
-      this.target.outstanding--;
+    const target = this.target;
+    if (target) {
+      target.outstanding--;
       this.target = undefined;
+      if (target.draining) this.groupRt?.checkDrained(target);
     }
   }
 
@@ -270,7 +363,7 @@ export class ClientSession implements UpstreamOwner, Expirable {
     }
     const { status, detail, connect } = this.lastFailure;
     // Failing open and still unable to connect: no target can take the request (ALB's 503).
-    if (connect && status === 502 && this.ctx.group.failOpen)
+    if (connect && status === 502 && this.groupRt?.group.failOpen)
       this.respondError(503, 'no healthy target is available');
     else this.respondError(status, detail);
   }
@@ -287,7 +380,7 @@ export class ClientSession implements UpstreamOwner, Expirable {
     if (this.conn !== conn) return;
     this.conn = undefined;
     this.ctx.stats.upstreamErrors++;
-    this.ctx.passive.recordFailure(conn.target, this.ctx.sweeper.now);
+    this.groupRt?.passive.recordFailure(conn.target, this.ctx.sweeper.now);
     this.lastFailure = timedOut
       ? { status: 504, detail: 'timed out connecting to the target', connect: true }
       : {
@@ -378,8 +471,10 @@ export class ClientSession implements UpstreamOwner, Expirable {
       return;
     }
     const latencyMs = performance.now() - this.sentAt;
-    if (head.status >= 500) this.ctx.passive.recordFailure(conn.target, this.ctx.sweeper.now);
-    else this.ctx.passive.recordSuccess(conn.target, latencyMs, this.ctx.sweeper.now);
+    this.upstreamMs = latencyMs;
+    const passive = this.groupRt?.passive;
+    if (head.status >= 500) passive?.recordFailure(conn.target, this.ctx.sweeper.now);
+    else passive?.recordSuccess(conn.target, latencyMs, this.ctx.sweeper.now);
     const untilClose =
       !head.chunked &&
       head.contentLength < 0 &&
@@ -395,7 +490,14 @@ export class ClientSession implements UpstreamOwner, Expirable {
       this.dechunker = new ChunkedScanner(502);
       head.headers = withoutHeader(head.headers, 'transfer-encoding');
     }
-    this.pendingHead = buildClientResponseHead(head, this.keepAlive, this.req!.minor);
+    this.finalStatus = head.status;
+    const cookie = this.groupRt?.stickyCookie(conn.target, (name) => setsCookie(head.headers, name));
+    this.pendingHead = buildClientResponseHead(
+      head,
+      this.keepAlive,
+      this.req!.minor,
+      cookie === undefined ? '' : `Set-Cookie: ${cookie}\r\n`,
+    );
   }
 
   onResponseData(conn: UpstreamConnection, chunk: Buffer): void {
@@ -443,7 +545,7 @@ export class ClientSession implements UpstreamOwner, Expirable {
     // A reset on a reused keep-alive socket before any byte is the target closing an idle connection,
     // not a sign of ill health.
     if (!(conn.reused && !conn.responseStarted && !timedOut)) {
-      this.ctx.passive.recordFailure(conn.target, this.ctx.sweeper.now);
+      this.groupRt?.passive.recordFailure(conn.target, this.ctx.sweeper.now);
     }
     if (this.responseStarted) {
       // Mid-response: the client cannot be told in-band; close so it sees a truncated message.
@@ -511,6 +613,23 @@ export class ClientSession implements UpstreamOwner, Expirable {
 
   /** The response is complete: next request on this connection, or close. */
   private finishRequest(): void {
+    const req = this.req;
+    if (req && this.ctx.onRequest) {
+      this.ctx.onRequest({
+        method: req.method,
+        target: req.target,
+        host: req.host,
+        clientIp: this.clientIp,
+        rule: this.rule,
+        targetGroup: this.groupRt?.name,
+        upstream: this.lastUpstream,
+        status: this.finalStatus,
+        attempts: this.attempts,
+        durationMs: performance.now() - this.startedAt,
+        upstreamMs: this.upstreamMs,
+        reason: this.reason,
+      });
+    }
     this.req = undefined;
     this.dechunker = undefined;
     this.selection = undefined;
@@ -539,6 +658,8 @@ export class ClientSession implements UpstreamOwner, Expirable {
     if (this.responseStarted) return this.close();
     if (!this.requestBodyDone) this.keepAlive = false;
     this.countStatus(status);
+    this.finalStatus = status;
+    this.reason = detail;
     this.responseStarted = true;
     this.socket.write(errorResponse(status, detail, this.keepAlive));
     this.finishRequest();

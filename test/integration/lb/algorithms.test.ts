@@ -40,7 +40,7 @@ describe('every balancing algorithm spreads real traffic', () => {
 
   for (const algorithm of ALGORITHMS.filter((a) => !HASHED.includes(a))) {
     it(`${algorithm}: every target gets a fair share`, async () => {
-      const lb = await startLb(targets, { algorithm });
+      const lb = await startLb(targets, { targetGroup: { algorithm } });
       try {
         const byTarget = await spread(`${lb.url}/spread`, 400, 4);
         assert.equal(byTarget.size, 4, `targets reached: ${[...byTarget.keys()]}`);
@@ -54,7 +54,7 @@ describe('every balancing algorithm spreads real traffic', () => {
   for (const algorithm of WEIGHT_AWARE) {
     it(`${algorithm}: a weight-3 target gets about three times the share`, async () => {
       const lb = await startLb(targets, {
-        algorithm,
+        targetGroup: { algorithm },
         targets: targets.map((t, i) => ({
           id: t.id,
           host: '127.0.0.1',
@@ -76,7 +76,7 @@ describe('every balancing algorithm spreads real traffic', () => {
 
   for (const algorithm of HASHED) {
     it(`${algorithm}: a key sticks to one target and many keys spread`, async () => {
-      const lb = await startLb(targets, { algorithm, hashOn: { kind: 'header', name: 'x-user' } });
+      const lb = await startLb(targets, { targetGroup: { algorithm, hashOn: 'header:x-user' } });
       try {
         const home = new Map<string, string>();
         for (let user = 0; user < 60; user++) {
@@ -94,7 +94,7 @@ describe('every balancing algorithm spreads real traffic', () => {
 
   it('least-outstanding sends new requests away from a busy target', async () => {
     targets[0]!.delayMs = 300;
-    const lb = await startLb(targets, { algorithm: 'least-outstanding' });
+    const lb = await startLb(targets, { targetGroup: { algorithm: 'least-outstanding' } });
     try {
       const byTarget = await spread(`${lb.url}/busy`, 200, 4);
       const slow = byTarget.get(String(targets[0]!.port)) ?? 0;

@@ -104,7 +104,7 @@ describe('bad input is refused before it reaches a target', () => {
 
   before(async () => {
     targets = await startTargets(2);
-    lb = await startLb(targets, { timeouts: { headerMs: 500, idleMs: 5000 } });
+    lb = await startLb(targets, { listener: { timeouts: { header: 500, clientIdle: 5000 } } });
   });
   after(async () => {
     await lb.stop();

@@ -45,7 +45,7 @@ describe('health, failover and timeouts', () => {
     targets = await startTargets(3);
     lb = await startLb(targets);
     const victim = targets[0]!;
-    const victimTarget = lb.lb.group.get(victim.id)!;
+    const victimTarget = lb.group.get(victim.id)!;
     assert.equal(victimTarget.state, 'healthy');
 
     const running = load(`${lb.url}/work`, 8, 2500);
@@ -53,7 +53,7 @@ describe('health, failover and timeouts', () => {
     const killedAt = Date.now();
     await victim.kill();
     // Fall threshold 2 at a 200 ms interval with a 300 ms timeout: unhealthy well within ~1 s.
-    const limit = FAST_HEALTH.unhealthyThreshold * FAST_HEALTH.intervalMs + FAST_HEALTH.timeoutMs + 500;
+    const limit = FAST_HEALTH.unhealthyThreshold * FAST_HEALTH.interval + FAST_HEALTH.timeout + 500;
     assert.ok(await waitFor(() => victimTarget.state === 'unhealthy', limit), `state ${victimTarget.state}`);
     const markedAfter = Date.now() - killedAt;
     const result = await running;
@@ -62,7 +62,7 @@ describe('health, failover and timeouts', () => {
     assert.ok(markedAfter <= limit);
 
     await victim.start(victim.port);
-    const riseLimit = FAST_HEALTH.healthyThreshold * FAST_HEALTH.intervalMs + FAST_HEALTH.timeoutMs + 500;
+    const riseLimit = FAST_HEALTH.healthyThreshold * FAST_HEALTH.interval + FAST_HEALTH.timeout + 500;
     assert.ok(
       await waitFor(() => victimTarget.state === 'healthy', riseLimit),
       `state ${victimTarget.state}`,
@@ -80,7 +80,7 @@ describe('health, failover and timeouts', () => {
     targets = await startTargets(2);
     lb = await startLb(targets);
     await stopTargets(targets);
-    assert.ok(await waitFor(() => lb!.lb.group.list().every((t) => t.state === 'unhealthy'), 2000));
+    assert.ok(await waitFor(() => lb!.group.list().every((t) => t.state === 'unhealthy'), 2000));
     const r = await get(`${lb.url}/down`);
     assert.equal(r.status, 503);
     assert.match(r.text, /no healthy target/);
@@ -90,9 +90,9 @@ describe('health, failover and timeouts', () => {
     targets = await startTargets(2);
     for (const t of targets) t.healthStatus = 500;
     lb = await startLb(targets);
-    assert.ok(await waitFor(() => lb!.lb.group.list().every((t) => t.state === 'unhealthy'), 2000));
-    assert.equal(lb.lb.group.failOpen, true);
-    assert.equal(lb.lb.group.get(targets[0]!.id)!.reason, 'Target.ResponseCodeMismatch');
+    assert.ok(await waitFor(() => lb!.group.list().every((t) => t.state === 'unhealthy'), 2000));
+    assert.equal(lb.group.failOpen, true);
+    assert.equal(lb.group.get(targets[0]!.id)!.reason, 'Target.ResponseCodeMismatch');
     const seen = new Set<string>();
     for (let i = 0; i < 10; i++) {
       const r = await get(`${lb.url}/open`);
@@ -102,7 +102,7 @@ describe('health, failover and timeouts', () => {
     assert.equal(seen.size, 2, 'fail-open routes to all targets');
     // One target healthy again ends fail-open, and it alone gets traffic.
     targets[1]!.healthStatus = 200;
-    assert.ok(await waitFor(() => !lb!.lb.group.failOpen, 2000));
+    assert.ok(await waitFor(() => !lb!.group.failOpen, 2000));
     for (let i = 0; i < 6; i++)
       assert.equal((await get(`${lb.url}/closed`)).target, String(targets[1]!.port));
   });
@@ -110,12 +110,7 @@ describe('health, failover and timeouts', () => {
   it('answers 504 when a target does not answer in time', async () => {
     targets = await startTargets(1);
     targets[0]!.delayMs = 1500;
-    lb = await startLb(targets, {
-      upstream: {
-        ...(await import('../../../src/lb/load-balancer.js')).DEFAULT_LB_OPTIONS.upstream,
-        responseTimeoutMs: 300,
-      },
-    });
+    lb = await startLb(targets, { listener: { timeouts: { response: 300 } } });
     const started = Date.now();
     const r = await get(`${lb.url}/slow`);
     assert.equal(r.status, 504);
@@ -127,7 +122,7 @@ describe('health, failover and timeouts', () => {
     targets[0]!.delayMs = 150;
     lb = await startLb(targets);
     const warm = await load(`${lb.url}/warm`, 6, 2000, 600);
-    const slowTarget = lb.lb.group.get(targets[0]!.id)!;
+    const slowTarget = lb.group.get(targets[0]!.id)!;
     assert.ok(slowTarget.grayFactor < 1, `gray factor ${slowTarget.grayFactor} after ${warm.sent} requests`);
     const measured = await load(`${lb.url}/measure`, 6, 1500, 400);
     const total = [...measured.byTarget.values()].reduce((a, b) => a + b, 0);
@@ -140,11 +135,7 @@ describe('health, failover and timeouts', () => {
     targets = await startTargets(2);
     targets[0]!.resetRequests = true;
     lb = await startLb(targets, {
-      algorithm: 'round-robin',
-      passiveHealth: {
-        ...(await import('../../../src/health/passive.js')).DEFAULT_PASSIVE_HEALTH,
-        consecutiveFailures: 1000,
-      },
+      targetGroup: { algorithm: 'round-robin', passiveHealth: { consecutiveFailures: 1000 } },
     });
     for (let i = 0; i < 6; i++) {
       const r = await get(`${lb.url}/idem-${i}`);
@@ -157,7 +148,7 @@ describe('health, failover and timeouts', () => {
   it('never retries a non-idempotent request that was sent', async () => {
     targets = await startTargets(2);
     for (const t of targets) t.resetRequests = true;
-    lb = await startLb(targets, { algorithm: 'round-robin' });
+    lb = await startLb(targets, { targetGroup: { algorithm: 'round-robin' } });
     const r = await get(`${lb.url}/pay`, undefined, 'POST', 'amount=10');
     assert.equal(r.status, 502);
     const attempts = targets.reduce((n, t) => n + t.traffic().filter((q) => q.url === '/pay').length, 0);
@@ -166,7 +157,9 @@ describe('health, failover and timeouts', () => {
 
   it('retries a connect failure on another target, even for POST', async () => {
     targets = await startTargets(2);
-    lb = await startLb(targets, { algorithm: 'round-robin', healthCheck: false });
+    lb = await startLb(targets, {
+      targetGroup: { algorithm: 'round-robin', healthCheck: { enabled: false } },
+    });
     await targets[0]!.kill();
     for (let i = 0; i < 4; i++) {
       const r = await get(`${lb.url}/post-${i}`, undefined, 'POST', 'x');

@@ -13,7 +13,7 @@ describe('HTTP proxying', () => {
 
   before(async () => {
     targets = await startTargets(2);
-    lb = await startLb(targets, { algorithm: 'round-robin' });
+    lb = await startLb(targets, { targetGroup: { algorithm: 'round-robin' } });
   });
   after(async () => {
     await agent.close();

@@ -1,0 +1,215 @@
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from '../core/log.js';
+import type { TargetSpec } from '../core/types.js';
+import type { ListenerSettings } from '../config/lb-schema.js';
+import type { ScaleoutConfig } from '../config/schema.js';
+import type { Target } from '../registry/target.js';
+import { GroupRuntime } from './group-runtime.js';
+import { HttpListener } from './http/listener.js';
+import type { RequestRecord } from './http/session.js';
+import { RetryBudget } from './retry-budget.js';
+import { compileAction, Router } from './router.js';
+import { StickyCookieCodec } from './sticky.js';
+import { RuntimeState } from './runtime-state.js';
+
+export interface LbRuntimeOptions {
+  log: Logger;
+  /** Where admin changes are kept across reloads and restarts (none: in memory only). */
+  stateFile?: string;
+  /** Secret for signing stickiness cookies; random per process when absent. */
+  stickySecret?: Buffer;
+  /** How long a stopping or replaced listener waits for in-flight requests. */
+  drainTimeoutMs: number;
+  onRequest?: (listener: string, record: RequestRecord) => void;
+}
+
+const HOUSEKEEPING_MS = 250;
+
+/**
+ * The load balancer's running state built from a validated config snapshot: target groups (with their
+ * health and load, kept across reloads) and listeners. `apply()` swaps in a new snapshot: rules are
+ * replaced atomically per listener, groups are reconfigured in place, removed targets drain.
+ * Runtime changes from the admin API live in RuntimeState and are laid over every snapshot.
+ */
+export class LbRuntime {
+  readonly groups = new Map<string, GroupRuntime>();
+  readonly listeners = new Map<string, HttpListener>();
+  readonly addresses = new Map<string, AddressInfo>();
+  readonly state: RuntimeState;
+  config: ScaleoutConfig | undefined;
+  private readonly codec: StickyCookieCodec;
+  private readonly retryBudget = new RetryBudget();
+  private housekeeping: NodeJS.Timeout | undefined;
+
+  constructor(private readonly options: LbRuntimeOptions) {
+    this.state = new RuntimeState(options.stateFile, options.log);
+    this.codec = new StickyCookieCodec(options.stickySecret ?? randomBytes(32));
+  }
+
+  /** Applies a config snapshot (the first one starts everything). Listener start errors are thrown. */
+  async apply(config: ScaleoutConfig): Promise<void> {
+    const previous = this.config;
+    this.config = config;
+    this.applyGroups(config);
+    await this.applyListeners(config, previous);
+    this.housekeeping ??= setInterval(() => this.tick(), HOUSEKEEPING_MS);
+    this.housekeeping.unref();
+  }
+
+  private applyGroups(config: ScaleoutConfig): void {
+    for (const [name, settings] of Object.entries(config.targetGroups)) {
+      const overlay = this.state.group(name);
+      let rt = this.groups.get(name);
+      if (!rt) {
+        rt = new GroupRuntime(name, { ...settings, targets: [] }, this.codec, this.options.log);
+        rt.onTargetRemoved = (target) => this.forgetTarget(target);
+        this.groups.set(name, rt);
+      }
+      rt.reconfigure(settings, overlay.registered, new Set(overlay.deregistered));
+      for (const id of overlay.disabled) rt.setDisabled(id, true);
+      for (const [id, weight] of Object.entries(overlay.weights)) rt.setWeight(id, weight);
+    }
+    for (const [name, rt] of this.groups) {
+      if (config.targetGroups[name]) continue;
+      // A group no longer configured: drain its targets, then stop it.
+      for (const t of rt.group.list()) rt.deregister(t.id);
+      rt.stop();
+      this.groups.delete(name);
+    }
+  }
+
+  private async applyListeners(config: ScaleoutConfig, previous: ScaleoutConfig | undefined): Promise<void> {
+    for (const [name, settings] of Object.entries(config.listeners)) {
+      if (settings.protocol !== 'http') {
+        this.options.log.warn(
+          { listener: name, protocol: settings.protocol },
+          `listener ${name}: protocol ${settings.protocol} is not supported yet; skipped`,
+        );
+        continue;
+      }
+      const router = new Router(settings.rules, compileAction(settings.defaultAction));
+      const existing = this.listeners.get(name);
+      const before = previous?.listeners[name];
+      if (existing && before && sameSocketSettings(before, settings)) {
+        existing.update(router, this.groups);
+        continue;
+      }
+      const listener = new HttpListener({
+        name,
+        host: settings.listen.host,
+        port: settings.listen.port,
+        router,
+        groups: this.groups,
+        retryBudget: this.retryBudget,
+        upstream: {
+          connectTimeoutMs: settings.timeouts.connect,
+          idleTimeoutMs: settings.timeouts.upstreamIdle,
+          responseTimeoutMs: settings.timeouts.response,
+          maxIdlePerTarget: 256,
+          limits: { maxHeaderBytes: 64 * 1024, maxHeaderCount: 200 },
+        },
+        limits: {
+          maxHeaderBytes: settings.limits.maxHeaderBytes,
+          maxHeaderCount: settings.limits.maxHeaders,
+        },
+        timeouts: { headerMs: settings.timeouts.header, idleMs: settings.timeouts.clientIdle },
+        maxAttempts: settings.maxAttempts,
+        trustedProxies: settings.trustedProxies,
+        log: this.options.log,
+        onRequest: this.options.onRequest ? (record) => this.options.onRequest!(name, record) : undefined,
+      });
+      if (existing) {
+        // The address or socket settings changed: start the new listener, then retire the old one.
+        this.listeners.delete(name);
+        void existing.close(this.options.drainTimeoutMs);
+      }
+      const address = await listener.listen();
+      this.listeners.set(name, listener);
+      this.addresses.set(name, address);
+    }
+    for (const [name, listener] of this.listeners) {
+      if (config.listeners[name]?.protocol === 'http') continue;
+      this.listeners.delete(name);
+      this.addresses.delete(name);
+      void listener.close(this.options.drainTimeoutMs);
+    }
+  }
+
+  private tick(): void {
+    const now = Date.now();
+    for (const rt of this.groups.values()) rt.tick(now);
+  }
+
+  private forgetTarget(target: Target): void {
+    for (const listener of this.listeners.values()) listener.dropTarget(target);
+  }
+
+  // ---- admin operations: applied now and kept in the runtime state --------------------------------
+
+  group(name: string): GroupRuntime | undefined {
+    return this.groups.get(name);
+  }
+
+  register(groupName: string, spec: TargetSpec): Target {
+    const rt = this.requireGroup(groupName);
+    this.state.update(groupName, (g) => {
+      g.registered = [...g.registered.filter((t) => t.id !== spec.id), spec];
+      g.deregistered = g.deregistered.filter((id) => id !== spec.id);
+    });
+    return rt.register(spec);
+  }
+
+  deregister(groupName: string, id: string): void {
+    const rt = this.requireGroup(groupName);
+    const target = rt.group.get(id);
+    if (!target) throw new NotFoundError(`target group ${groupName} has no target ${id}`);
+    this.state.update(groupName, (g) => {
+      g.registered = g.registered.filter((t) => t.id !== id);
+      if (!g.deregistered.includes(id)) g.deregistered.push(id);
+    });
+    rt.deregister(id);
+    // Idle keep-alive connections to it close now; busy ones after their response.
+    if (rt.group.get(id) === target) this.forgetTarget(target);
+  }
+
+  setDisabled(groupName: string, id: string, disabled: boolean): void {
+    const rt = this.requireGroup(groupName);
+    if (!rt.setDisabled(id, disabled))
+      throw new NotFoundError(`target group ${groupName} has no target ${id}`);
+    this.state.update(groupName, (g) => {
+      g.disabled = g.disabled.filter((d) => d !== id);
+      if (disabled) g.disabled.push(id);
+    });
+  }
+
+  setWeight(groupName: string, id: string, weight: number): void {
+    const rt = this.requireGroup(groupName);
+    if (!rt.setWeight(id, weight)) throw new NotFoundError(`target group ${groupName} has no target ${id}`);
+    this.state.update(groupName, (g) => {
+      g.weights[id] = weight;
+    });
+  }
+
+  private requireGroup(name: string): GroupRuntime {
+    const rt = this.groups.get(name);
+    if (!rt) throw new NotFoundError(`no target group named ${name}`);
+    return rt;
+  }
+
+  async stop(): Promise<void> {
+    if (this.housekeeping) clearInterval(this.housekeeping);
+    this.housekeeping = undefined;
+    for (const rt of this.groups.values()) rt.stop();
+    await Promise.all([...this.listeners.values()].map((l) => l.close(this.options.drainTimeoutMs)));
+    this.listeners.clear();
+  }
+}
+
+export class NotFoundError extends Error {}
+
+function sameSocketSettings(a: ListenerSettings, b: ListenerSettings): boolean {
+  const pick = (l: ListenerSettings) =>
+    JSON.stringify([l.listen, l.protocol, l.timeouts, l.limits, l.maxAttempts, l.trustedProxies]);
+  return pick(a) === pick(b);
+}
