@@ -56,7 +56,7 @@ describe('dns responder', () => {
     assert.equal(r.answers!.length, 3);
     assert.equal(r.answers![0]!.type, 'CNAME');
     assert.deepEqual(
-      r.answers!.slice(1).map((a) => [a.name, a.type, a.ttl]),
+      r.answers!.slice(1).map((a) => [a.name, a.type, (a as { ttl?: number }).ttl]),
       [
         ['www.example.test', 'A', 30],
         ['www.example.test', 'A', 30],
@@ -72,10 +72,10 @@ describe('dns responder', () => {
         pool.group.refresh(t);
       }
     const r = ask(responder, 'www.example.test');
-    assert.equal(r.rcode, 'NOERROR');
+    assert.equal((r as { rcode?: string }).rcode, 'NOERROR');
     assert.equal(r.answers!.length, 0);
     assert.equal(r.authorities![0]!.type, 'SOA');
-    assert.equal(r.authorities![0]!.ttl, 60);
+    assert.equal((r.authorities![0] as { ttl?: number }).ttl, 60);
   });
 
   it('truncates a big set over UDP without EDNS, sends it whole over TCP or within the EDNS size', () => {
