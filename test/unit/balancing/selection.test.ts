@@ -167,3 +167,45 @@ for (const name of ALGORITHMS) {
     assert.deepEqual(new Set([first, ...rest].map((e) => e.id)), new Set(['a', 'b', 'c']));
   });
 }
+
+const POOL = Array.from({ length: 10 }, (_, i) => `pool-${i}`);
+const operation = fc.oneof(
+  fc.record({
+    kind: fc.constant('update' as const),
+    members: fc.subarray(POOL),
+    weights: fc.array(fc.double({ min: 0.001, max: 20, noNaN: true }), { minLength: 10, maxLength: 10 }),
+  }),
+  fc.record({
+    kind: fc.constant('select' as const),
+    key: fc.option(fc.string({ maxLength: 8 }), { nil: undefined }),
+    take: fc.integer({ min: 1, max: 12 }),
+  }),
+);
+
+for (const name of ALGORITHMS) {
+  test(`${name}: any interleaving of updates (set and weight changes) and selections keeps the invariants`, () => {
+    fc.assert(
+      fc.property(fc.array(operation, { maxLength: 40 }), fc.integer(), (operations, seed) => {
+        const balancer = makeBalancer(name, seed);
+        const objects = new Map(POOL.map((id) => [id, endpoint(id)]));
+        let current: TestEndpoint[] = [];
+        for (const op of operations) {
+          if (op.kind === 'update') {
+            current = op.members.map((id, i) => Object.assign(objects.get(id)!, { weight: op.weights[i]! }));
+            balancer.update(current);
+          } else {
+            const selection = balancer.select({ hashKey: op.key });
+            const offered = drain(selection, op.take);
+            assert.equal(offered.length, Math.min(op.take, current.length));
+            assert.equal(new Set(offered).size, offered.length, 'no endpoint offered twice');
+            assert.ok(
+              offered.every((e) => current.includes(e)),
+              'only eligible endpoints',
+            );
+          }
+        }
+      }),
+      { numRuns: 120 },
+    );
+  });
+}
