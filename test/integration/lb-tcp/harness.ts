@@ -2,6 +2,7 @@
 // chosen algorithm, optional active health checks, and a TcpListener on an ephemeral port.
 import net from 'node:net';
 import { once } from 'node:events';
+import { Worker } from 'node:worker_threads';
 import type { AlgorithmName } from '../../../src/balancing/types.js';
 import { createBalancer } from '../../../src/balancing/index.js';
 import { ActiveHealthChecker, type HealthCheckConfig } from '../../../src/health/active.js';
@@ -175,4 +176,46 @@ export async function waitFor(predicate: () => boolean, timeoutMs: number, stepM
     await new Promise((r) => setTimeout(r, stepMs));
   }
   return predicate();
+}
+
+export interface StalledTarget {
+  id: string;
+  host: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * A target whose TCP connects hang, on loopback: a listener (backlog 1) in a worker thread whose event
+ * loop is blocked, so nothing is accepted. Once the kernel's accept queue is full, new SYNs are dropped
+ * and a connect neither succeeds nor fails until the caller's timeout.
+ */
+export async function startStalledTarget(id: string): Promise<StalledTarget> {
+  const flag = new Int32Array(new SharedArrayBuffer(4));
+  const worker = new Worker(
+    `const { parentPort, workerData } = require('node:worker_threads');
+     const net = require('node:net');
+     const server = net.createServer().listen({ host: '127.0.0.1', port: 0, backlog: 1 }, () => {
+       parentPort.postMessage(server.address().port);
+       Atomics.wait(workerData, 0, 0); // block until the test is done
+     });`,
+    { eval: true, workerData: flag },
+  );
+  const [port] = (await once(worker, 'message')) as [number];
+  // Fill the accept queue (backlog + 1 completed handshakes); later SYNs get no answer.
+  const fillers = Array.from({ length: 3 }, () =>
+    net.connect({ host: '127.0.0.1', port }).on('error', () => {}),
+  );
+  await new Promise((r) => setTimeout(r, 100));
+  return {
+    id,
+    host: '127.0.0.1',
+    port,
+    async close() {
+      for (const s of fillers) s.destroy();
+      Atomics.store(flag, 0, 1);
+      Atomics.notify(flag, 0);
+      await worker.terminate();
+    },
+  };
 }
