@@ -17,6 +17,8 @@ export interface TcpConnectionOwner {
   readonly proxyProtocol: false | ProxyProtocolVersion;
   readonly hashOn: 'source-ip' | 'none';
   readonly maxPendingBytes: number;
+  /** Overrides the default pick when set (see TcpListenerOptions.select). */
+  readonly select: ((clientIp: string) => Selection<Target>) | undefined;
   readonly stats: TcpListenerStats;
   readonly log: Logger;
   statsOf(target: Target): TcpTargetStats;
@@ -79,8 +81,11 @@ export class TcpProxyConnection {
       this.client.destroy();
       return;
     }
-    const hashKey = owner.hashOn === 'source-ip' ? this.clientIp : undefined;
-    this.selection = owner.group.select(hashKey === undefined ? undefined : { hashKey });
+    if (owner.select) this.selection = owner.select(this.clientIp);
+    else
+      this.selection = owner.group.select(
+        owner.hashOn === 'source-ip' ? { hashKey: this.clientIp } : undefined,
+      );
     this.connectNext();
   }
 

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from '../../core/log.js';
 import { silentLogger } from '../../core/log.js';
 import type { PassiveHealth } from '../../health/passive.js';
+import type { Selection } from '../../balancing/types.js';
 import type { Target } from '../../registry/target.js';
 import type { TargetGroup } from '../../registry/target-group.js';
 import { TcpProxyConnection, type TcpConnectionOwner } from './connection.js';
@@ -40,6 +41,11 @@ export interface TcpListenerOptions {
   /** Client bytes buffered while the target connects; above this the client is paused. Default 64 KiB. */
   maxPendingBytes?: number;
   backlog?: number;
+  /**
+   * Replaces the default pick (`group.select({ hashKey: clientIp })`), e.g. to add slow start or
+   * stickiness from the group's runtime. Gets the client IP (IPv4-mapped addresses unmapped).
+   */
+  select?: (clientIp: string) => Selection<Target>;
   createServer?: TcpServerFactory;
   log?: Logger;
 }
@@ -105,6 +111,7 @@ export class TcpListener extends EventEmitter<TcpListenerEvents> implements TcpC
   readonly proxyProtocol: false | ProxyProtocolVersion;
   readonly hashOn: 'source-ip' | 'none';
   readonly maxPendingBytes: number;
+  readonly select: ((clientIp: string) => Selection<Target>) | undefined;
   readonly log: Logger;
   private readonly connections = new Set<TcpProxyConnection>();
   private readonly byTarget = new Map<string, Set<TcpProxyConnection>>();
@@ -124,6 +131,7 @@ export class TcpListener extends EventEmitter<TcpListenerEvents> implements TcpC
     this.proxyProtocol = options.proxyProtocol;
     this.hashOn = options.hashOn ?? DEFAULT_TCP_LISTENER_SETTINGS.hashOn;
     this.maxPendingBytes = options.maxPendingBytes ?? DEFAULT_TCP_LISTENER_SETTINGS.maxPendingBytes;
+    this.select = options.select;
     this.log = options.log ?? silentLogger;
     const onConnection = (socket: net.Socket) => {
       if (this.closing) {
@@ -203,13 +211,7 @@ export class TcpListener extends EventEmitter<TcpListenerEvents> implements TcpC
     );
     let cut = 0;
     if (!this.isDrained(targetId)) {
-      const timer = setTimeout(() => {
-        for (const conn of this.byTarget.get(targetId) ?? []) {
-          cut++;
-          this.stats.drainClosed++;
-          conn.terminate();
-        }
-      }, timeoutMs);
+      const timer = setTimeout(() => (cut = this.cutTarget(targetId)), timeoutMs);
       await this.whenEmpty(targetId);
       clearTimeout(timer);
     }
@@ -217,6 +219,19 @@ export class TcpListener extends EventEmitter<TcpListenerEvents> implements TcpC
     this.log.info(result, `target ${targetId} drained`);
     this.emit('target-drained', result);
     return result;
+  }
+
+  /**
+   * Cuts every connection to a target now (both sides get a reset); returns how many. For a caller
+   * that runs its own deregistration delay, e.g. when a target group removes a drained target.
+   */
+  cutTarget(targetId: string): number {
+    const conns = [...(this.byTarget.get(targetId) ?? [])];
+    for (const conn of conns) conn.terminate();
+    this.stats.drainClosed += conns.length;
+    if (conns.length > 0)
+      this.log.info({ target: targetId, connections: conns.length }, 'cut connections to target');
+    return conns.length;
   }
 
   /**

@@ -93,6 +93,27 @@ describe('tcp listener balances connections like the group says', () => {
     }
   });
 
+  it('a select() hook replaces the default pick (e.g. a group runtime with slow start)', async () => {
+    const seenIps: string[] = [];
+    const lb = await startTcpLb(targets, { algorithm: 'round-robin' });
+    const custom = await startTcpLb(targets, {
+      select: (clientIp) => {
+        seenIps.push(clientIp);
+        return lb.group.select(); // any Selection works; here: always offer "c" first
+      },
+    });
+    try {
+      lb.group.get('a')!.adminDisabled = true;
+      lb.group.get('b')!.adminDisabled = true;
+      lb.group.refresh();
+      for (let i = 0; i < 3; i++) assert.equal(await ask(custom.port, '127.0.0.4'), 'c');
+      assert.deepEqual(seenIps, ['127.0.0.4', '127.0.0.4', '127.0.0.4']);
+    } finally {
+      await custom.stop();
+      await lb.stop();
+    }
+  });
+
   for (const algorithm of ['ring-hash', 'maglev'] as const) {
     it(`${algorithm} on the source IP keeps each client on one target`, async () => {
       const lb = await startTcpLb(targets, { algorithm, hashOn: 'source-ip' });

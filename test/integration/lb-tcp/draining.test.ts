@@ -78,6 +78,27 @@ describe('draining a target with long-lived connections', () => {
     }
   });
 
+  it('cutTarget() resets the connections of one target at once and leaves the others alone', async () => {
+    const targets = await Promise.all(['p', 'q'].map((id) => startEchoTarget(id)));
+    const lb = await startTcpLb(targets, { algorithm: 'round-robin' });
+    try {
+      const toP = await connect(lb.port);
+      const toQ = await connect(lb.port);
+      assert.equal(await roundTrip(toP, '1'), '1');
+      assert.equal(await roundTrip(toQ, '2'), '2');
+      assert.equal(lb.listener.connectionsTo('p'), 1);
+      const ended = closed(toP);
+      assert.equal(lb.listener.cutTarget('p'), 1);
+      assert.equal((await ended).code, 'ECONNRESET');
+      assert.equal(await roundTrip(toQ, 'q lives'), 'q lives');
+      assert.equal(lb.listener.cutTarget('p'), 0);
+      toQ.end();
+    } finally {
+      await lb.stop();
+      await Promise.all(targets.map((t) => t.close()));
+    }
+  });
+
   it('close() stops accepting, lets open connections run until the drain timeout, then cuts them', async () => {
     const target = await startEchoTarget('t');
     const lb = await startTcpLb([target]);
