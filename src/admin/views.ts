@@ -1,0 +1,178 @@
+// Plain-data views of the load balancer's runtime for the admin API: what `GET /api/v1/status` shows,
+// and the before/after pictures a dry run returns. Read-only: nothing here changes the runtime.
+import type { TargetSpec } from '../core/types.js';
+import type { GroupRuntime } from '../lb/group-runtime.js';
+import type { LbRuntime } from '../lb/runtime.js';
+import { Target } from '../registry/target.js';
+
+export interface TargetView {
+  id: string;
+  address: string;
+  state: string;
+  reason: string;
+  detail: string | null;
+  /** Health from checks alone, apart from admin state and ejection. */
+  health: { state: string; reason: string };
+  configuredWeight: number;
+  /** Effective weight: configured × slow start × gray-failure factor. */
+  weight: number;
+  adminDisabled: boolean;
+  draining: boolean;
+  drainingSince: string | null;
+  ejectedUntil: string | null;
+  slowStartFactor: number;
+  grayFactor: number;
+  inFlight: number;
+  connections: number;
+  history: Array<{ at: string; from: string; to: string; reason: string; detail: string | null }>;
+}
+
+const iso = (ms: number): string | null => (ms > 0 ? new Date(ms).toISOString() : null);
+
+export function targetView(t: Target, now = Date.now()): TargetView {
+  return {
+    id: t.id,
+    address: t.host.includes(':') ? `[${t.host}]:${t.port}` : `${t.host}:${t.port}`,
+    state: t.state,
+    reason: t.reason,
+    detail: t.detail ?? null,
+    health: { state: t.health.state, reason: t.health.reason },
+    configuredWeight: t.configuredWeight,
+    weight: round(t.weight),
+    adminDisabled: t.adminDisabled,
+    draining: t.draining,
+    drainingSince: t.draining ? iso(t.drainingSince) : null,
+    ejectedUntil: t.ejectedUntil > now ? iso(t.ejectedUntil) : null,
+    slowStartFactor: round(t.slowStartFactor),
+    grayFactor: round(t.grayFactor),
+    inFlight: t.outstanding,
+    connections: t.connections,
+    history: t.history.map((h) => ({
+      at: new Date(h.at).toISOString(),
+      from: h.from,
+      to: h.to,
+      reason: h.reason,
+      detail: h.detail ?? null,
+    })),
+  };
+}
+
+function round(n: number): number {
+  return Math.round(n * 1000) / 1000;
+}
+
+export function groupView(rt: GroupRuntime) {
+  const s = rt.settings;
+  return {
+    name: rt.name,
+    algorithm: s.algorithm,
+    failOpen: rt.group.failOpen,
+    healthCheck: s.healthCheck,
+    slowStartMs: s.slowStart,
+    deregistrationDelayMs: s.deregistrationDelay,
+    stickiness: s.stickiness ?? null,
+    targets: rt.group.list().map((t) => targetView(t)),
+  };
+}
+
+export function listenersView(runtime: LbRuntime) {
+  const config = runtime.config;
+  return Object.entries(config?.listeners ?? {}).map(([name, settings]) => {
+    const listener = runtime.listeners.get(name);
+    const address = runtime.addresses.get(name);
+    return {
+      name,
+      protocol: settings.protocol,
+      listen: `${settings.listen.host}:${settings.listen.port}`,
+      running: listener !== undefined,
+      address: address ? `${address.address}:${address.port}` : null,
+      rules: settings.rules.map((r, i) => ({ name: r.name ?? `rule-${i + 1}`, ...r })),
+      defaultAction: settings.defaultAction,
+      stats: listener
+        ? {
+            ...listener.stats,
+            responses: { ...listener.stats.responses },
+            activeConnections: listener.activeConnections,
+            idleUpstreamConnections: listener.idleUpstreamConnections(),
+          }
+        : null,
+    };
+  });
+}
+
+export function statusView(runtime: LbRuntime, stateFile: string | undefined) {
+  return {
+    listeners: listenersView(runtime),
+    targetGroups: [...runtime.groups.values()].map(groupView),
+    stateFile: { path: stateFile ?? null, error: runtime.state.lastError ?? null },
+  };
+}
+
+// ---- dry runs: the change applied to a scratch copy of the target ---------------------------------
+
+export type TargetChange =
+  | { kind: 'register'; spec: TargetSpec }
+  | { kind: 'deregister' }
+  | { kind: 'disable' }
+  | { kind: 'enable' }
+  | { kind: 'weight'; weight: number };
+
+/**
+ * What a target would look like after `change`, computed on a copy so the live target is untouched.
+ * The copy goes through the real Target.refreshState(), so the predicted state follows the same rules.
+ */
+export function predictTarget(
+  rt: GroupRuntime,
+  current: Target | undefined,
+  change: TargetChange,
+  now = Date.now(),
+): TargetView {
+  const thresholds = {
+    healthyThreshold: rt.settings.healthCheck.healthyThreshold,
+    unhealthyThreshold: rt.settings.healthCheck.unhealthyThreshold,
+  };
+  const spec: TargetSpec =
+    change.kind === 'register'
+      ? change.spec
+      : { id: current!.id, host: current!.host, port: current!.port, weight: current!.configuredWeight };
+  const copy = new Target(spec, thresholds);
+  if (current) {
+    copy.health.force(current.health.state, current.health.reason, current.health.detail);
+    copy.state = current.state;
+    copy.reason = current.reason;
+    copy.adminDisabled = current.adminDisabled;
+    copy.draining = current.draining;
+    copy.drainingSince = current.drainingSince;
+    copy.ejectedUntil = current.ejectedUntil;
+    copy.slowStartFactor = current.slowStartFactor;
+    copy.grayFactor = current.grayFactor;
+    copy.outstanding = current.outstanding;
+    copy.connections = current.connections;
+    copy.history.push(...current.history);
+  } else if (!rt.settings.healthCheck.enabled) {
+    copy.health.force('healthy', 'Target.HealthCheckDisabled');
+  }
+  switch (change.kind) {
+    case 'register':
+      copy.draining = false;
+      copy.drainingSince = 0;
+      copy.configuredWeight = change.spec.weight;
+      break;
+    case 'deregister':
+      if (!copy.draining) copy.drainingSince = now;
+      copy.draining = true;
+      break;
+    case 'disable':
+      copy.adminDisabled = true;
+      break;
+    case 'enable':
+      copy.adminDisabled = false;
+      break;
+    case 'weight':
+      copy.configuredWeight = change.weight;
+      break;
+  }
+  copy.recomputeWeight();
+  copy.refreshState(now);
+  return targetView(copy, now);
+}
