@@ -66,7 +66,14 @@ class PinnedSelection implements Selection<Target> {
   }
 }
 
-/** Plain round robin ignores weights; slow start is applied by skipping a ramping target now and then. */
+/**
+ * Algorithms where a lower weight alone does not ramp a target: round robin ignores weights, and the
+ * least-load ones send to an idle target whatever its weight. For them slow start also skips a
+ * ramping target with probability 1 - factor, so its share rises linearly at any concurrency.
+ */
+const SKIP_TO_SLOW_START = new Set(['round-robin', 'least-outstanding', 'least-connections']);
+
+/** Offers a ramping target only with probability = its slow-start factor; skipped ones come last. */
 class SlowStartSelection implements Selection<Target> {
   private readonly deferred: Target[] = [];
   constructor(
@@ -128,11 +135,10 @@ export class GroupRuntime {
       };
       if (t.to === 'unhealthy') log.warn(line, `target ${target.id} is unhealthy`);
       else log.info(line, `target ${target.id} is ${t.to}`);
-      if (
-        t.to === 'healthy' &&
-        this.settings.slowStart > 0 &&
-        (t.from === 'initial' || t.from === 'unhealthy')
-      ) {
+      // A recovered target, or one registered after start, ramps up; the targets the group started
+      // with do not (there is nobody yet to protect).
+      const fresh = t.from === 'initial' && !this.startupTargets.has(target.id);
+      if (t.to === 'healthy' && this.settings.slowStart > 0 && (fresh || t.from === 'unhealthy')) {
         this.beginSlowStart(target);
       }
     });
@@ -160,6 +166,10 @@ export class GroupRuntime {
     this.startChecks();
   }
 
+  /** Targets present when the group was first configured: they skip slow start on their first check. */
+  private readonly startupTargets = new Set<string>();
+  private configured = false;
+
   /** Applies a new configuration for this group (reload): targets added, removed (drained) or re-weighted. */
   reconfigure(
     settings: TargetGroupSettings,
@@ -179,7 +189,11 @@ export class GroupRuntime {
     for (const target of this.group.list()) {
       if (!wanted.has(target.id) && !target.draining) this.deregister(target.id);
     }
-    for (const spec of wanted.values()) this.register(spec);
+    for (const spec of wanted.values()) {
+      if (!this.configured) this.startupTargets.add(spec.id);
+      this.register(spec);
+    }
+    this.configured = true;
     if (JSON.stringify(settings.healthCheck) !== JSON.stringify(old.healthCheck)) {
       this.group.setThresholds(thresholds(settings));
       this.checker?.stop();
@@ -291,7 +305,7 @@ export class GroupRuntime {
   /** Candidates for a request: the sticky target first when it is still eligible. */
   select(head: RequestHead, clientIp: string): Selection<Target> {
     let selection = this.group.select({ hashKey: this.hashKeyFn(head, clientIp) });
-    if (this.settings.slowStart > 0 && this.settings.algorithm === 'round-robin') {
+    if (this.settings.slowStart > 0 && SKIP_TO_SLOW_START.has(this.settings.algorithm)) {
       selection = new SlowStartSelection(selection, Math.random);
     }
     const sticky = this.settings.stickiness;
@@ -318,9 +332,7 @@ export class GroupRuntime {
 
   private beginSlowStart(target: Target): void {
     // Only when others already carry traffic: a group starting cold has nobody to protect.
-    const othersServing = this.group
-      .list()
-      .some((t) => t !== target && t.state === 'healthy' && t.slowStartFactor >= 1);
+    const othersServing = this.group.list().some((t) => t !== target && t.state === 'healthy');
     if (!othersServing) return;
     target.slowStartBegin = Date.now();
     target.slowStartFactor = SLOW_START_FLOOR;
