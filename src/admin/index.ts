@@ -102,6 +102,6 @@ export class LbAdmin {
     await this.server?.close();
     this.server = undefined;
     this.metrics?.close();
-    this.accessLog?.close();
+    await this.accessLog?.close();
   }
 }

@@ -2,6 +2,7 @@
 //
 // Lines go through an asynchronous sonic-boom destination: a line is appended to a buffer and written
 // by the next write call, so under load many lines leave in one write() instead of a syscall each.
+import { once, type EventEmitter } from 'node:events';
 import { pino, type DestinationStream, type Logger } from 'pino';
 import type { Logger as ProcessLogger } from '../core/log.js';
 import type { RequestRecord } from './http/session.js';
@@ -9,11 +10,12 @@ import type { RequestRecord } from './http/session.js';
 /** true (or "stdout"): standard output; a string: a file path (appended to); false: off. */
 export type AccessLogTarget = boolean | string;
 
-type Boom = DestinationStream & {
-  flushSync(): void;
-  end(): void;
-  on(event: 'error', listener: (err: Error) => void): unknown;
-};
+type Boom = DestinationStream &
+  EventEmitter & {
+    end(): void;
+    /** sonic-boom's internal "a write is in flight" flag. */
+    _writing?: boolean;
+  };
 
 export class AccessLog {
   private readonly logger: Logger;
@@ -66,18 +68,16 @@ export class AccessLog {
     });
   };
 
-  /** Writes out what is buffered (on shutdown). */
-  flush(): void {
-    try {
-      this.boom?.flushSync();
-    } catch {
-      // Nothing more can be done at shutdown; the write error was already logged.
+  /** Waits for buffered lines to be written (shutdown), then closes a log file. */
+  async close(): Promise<void> {
+    const boom = this.boom;
+    if (!boom) return;
+    // sonic-boom has no public "everything written" promise; while a write is in flight it emits
+    // 'drain' once its buffer is empty. (flushSync would write later lines before the in-flight ones.)
+    if (boom._writing) {
+      await Promise.race([once(boom, 'drain'), new Promise((r) => setTimeout(r, 2000).unref())]);
     }
-  }
-
-  close(): void {
-    this.flush();
-    if (this.ownsFile) this.boom?.end();
+    if (this.ownsFile) boom.end();
   }
 }
 
