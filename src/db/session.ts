@@ -173,7 +173,7 @@ export class Session implements ServerHandler {
   private unnamedCls: Classification = NEUTRAL;
   private readonly out = new Output();
   /** Replica answer held back until it is clear no retry is needed (no row has reached the client). */
-  private holding: Buffer[] | undefined;
+  private holding: { buf: Buffer; start: number; end: number }[] | undefined;
   private retryCause: string | undefined;
   private pumping = false;
 
@@ -752,10 +752,11 @@ export class Session implements ServerHandler {
         type === 0x4e ||
         type === 0x53
       ) {
-        this.holding.push(buf.subarray(start, end));
+        this.holding.push({ buf, start, end });
         return;
       }
-      for (const b of this.holding) this.out.add(b);
+      // Re-added as views of the same chunk, so the answer still goes out in one write.
+      for (const h of this.holding) this.out.add(h.buf, h.start, h.end);
       this.holding = undefined;
     }
     this.out.add(buf, start, end);
