@@ -4,13 +4,26 @@ import { Counter, Gauge, Registry } from 'prom-client';
 
 export class DbMetrics {
   readonly registry = new Registry();
+  /**
+   * Statements by route and reason. Counted in a plain map on the hot path (prom-client hashes the
+   * label set on every inc) and handed to prom-client when /metrics is scraped.
+   */
+  private readonly statementCounts = new Map<
+    string,
+    { route: string; reason: string; n: number; reported: number }
+  >();
   private readonly statements = new Counter({
     name: 'scaleout_db_statements_total',
     help: 'Statements (or extended-protocol batches) routed, by route and reason',
     labelNames: ['route', 'reason'] as const,
     registers: [this.registry],
+    collect: () => {
+      for (const c of this.statementCounts.values()) {
+        if (c.n > c.reported) this.statements.labels(c.route, c.reason).inc(c.n - c.reported);
+        c.reported = c.n;
+      }
+    },
   });
-  private readonly statementChildren = new Map<string, { inc(): void }>();
   readonly retries = new Counter({
     name: 'scaleout_db_retries_total',
     help: 'Reads retried on another server before any row reached the client, by cause',
@@ -65,12 +78,14 @@ export class DbMetrics {
   });
 
   statement(route: 'primary' | 'replica', reason: string): void {
-    const key = route + '|' + reason;
-    let child = this.statementChildren.get(key);
-    if (!child) {
-      child = this.statements.labels(route, reason);
-      this.statementChildren.set(key, child);
-    }
-    child.inc();
+    const key = route === 'primary' ? reason : 'r:' + reason;
+    const c = this.statementCounts.get(key);
+    if (c) c.n++;
+    else this.statementCounts.set(key, { route, reason, n: 1, reported: 0 });
+  }
+
+  /** Statements counted so far for a route and reason (tests, /status). */
+  statementCount(route: 'primary' | 'replica', reason: string): number {
+    return this.statementCounts.get(route === 'primary' ? reason : 'r:' + reason)?.n ?? 0;
   }
 }

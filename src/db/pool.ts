@@ -95,12 +95,15 @@ export class ServerPool {
   }
 
   /** An idle connection that closes (server restart, idle kill) leaves the pool quietly. */
+  /** The handler of idle connections: one object for the pool, not one per release. */
+  private readonly idleHandler = {
+    onServerMessage: (conn: ServerConnection) => conn.discard(), // nothing may arrive on an idle connection
+    onServerChunkEnd: () => {},
+    onServerClose: (conn: ServerConnection) => this.forget(conn),
+  };
+
   private watchIdle(conn: ServerConnection): void {
-    conn.handler = {
-      onServerMessage: () => conn.discard(), // nothing may arrive on an idle connection
-      onServerChunkEnd: () => {},
-      onServerClose: () => this.forget(conn),
-    };
+    conn.handler = this.idleHandler;
   }
 
   private forget(conn: ServerConnection): void {
