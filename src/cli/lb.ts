@@ -8,6 +8,8 @@ import { createLogger, type Logger } from '../core/log.js';
 import { formatHostPort, parseHostPort, type TargetSpec } from '../core/types.js';
 import { parseSuccessCodes } from '../health/matcher.js';
 import { quickStartConfig } from '../lb/quick-start.js';
+import { availableParallelism } from 'node:os';
+import { isLbWorker, LbPrimary, runLbWorker } from '../lb/cluster.js';
 import { LbRuntime } from '../lb/runtime.js';
 import { collect, duration, hostPort, integer } from './options.js';
 
@@ -52,6 +54,7 @@ interface LbFlags {
   maxAttempts?: number;
   trustedProxy?: string[];
   drainTimeout: number;
+  workers?: number;
 }
 
 /** Drops undefined values so the schema's defaults apply. */
@@ -178,7 +181,13 @@ export function registerLb(program: Command): void {
       duration,
       30_000,
     )
+    .option('--workers <n>', 'worker processes (default: the CPUs this process may use)', integer(1, 256))
     .action(async (flags: LbFlags) => {
+      if (isLbWorker()) {
+        // A forked worker: config, health and admin changes come from the primary.
+        runLbWorker(createLogger('scaleout-lb-worker'), flags.drainTimeout);
+        return;
+      }
       if (flags.config && flags.target) throw new Error('give either --config or --target, not both');
       let config: ScaleoutConfig;
       try {
@@ -192,8 +201,61 @@ export function registerLb(program: Command): void {
         }
         throw err;
       }
-      await runLoadBalancer(config, { configPath: flags.config, drainTimeoutMs: flags.drainTimeout });
+      const workers = flags.workers ?? availableParallelism();
+      const options = { configPath: flags.config, drainTimeoutMs: flags.drainTimeout };
+      if (workers > 1) await runLoadBalancerCluster(config, workers, options);
+      else await runLoadBalancer(config, options);
     });
+}
+
+/** `--workers N`: a primary (health, admin, reloads) and N worker processes sharing the listeners. */
+export async function runLoadBalancerCluster(
+  config: ScaleoutConfig,
+  workers: number,
+  options: RunOptions,
+): Promise<LbPrimary> {
+  const log = options.log ?? createLogger('scaleout-lb');
+  const primary = new LbPrimary(config, { workers, drainTimeoutMs: options.drainTimeoutMs, log });
+  await primary.start();
+  const ports = await primary.ready;
+  for (const [name, port] of Object.entries(ports)) {
+    const l = config.listeners[name]!;
+    const url = `http://${formatHostPort(l.listen.host, port)}/`;
+    console.log(
+      `scaleout lb listening on ${url} (listener ${name}, ${l.rules.length} rules, ${workers} workers)`,
+    );
+  }
+  await firstHealthVerdicts(primary.runtime, config);
+  printTargets(primary.runtime);
+  if (options.configPath) watchConfig(options.configPath, log, (c) => primary.reload(c));
+  onStopSignals(log, options.drainTimeoutMs, () => primary.stop());
+  return primary;
+}
+
+function printTargets(runtime: LbRuntime): void {
+  for (const [name, rt] of runtime.groups) {
+    console.log(`target group ${name} (${rt.settings.algorithm}):`);
+    for (const t of rt.group.list()) {
+      console.log(
+        `  target ${t.id.padEnd(22)} weight ${String(t.configuredWeight).padEnd(4)} ${t.state} (${t.reason})`,
+      );
+    }
+  }
+}
+
+/** SIGTERM/SIGINT: stop accepting, let in-flight requests finish (up to the drain timeout), exit 0. */
+function onStopSignals(log: Logger, drainTimeoutMs: number, stop: () => Promise<void>): void {
+  let stopping = false;
+  const handler = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, `${signal}: draining in-flight requests (up to ${drainTimeoutMs} ms)`);
+    await stop();
+    log.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void handler('SIGTERM'));
+  process.on('SIGINT', () => void handler('SIGINT'));
 }
 
 export interface RunOptions {
@@ -217,26 +279,9 @@ export async function runLoadBalancer(config: ScaleoutConfig, options: RunOption
     console.log(`scaleout lb listening on ${url} (listener ${name}, ${l.rules.length} rules)`);
   }
   await firstHealthVerdicts(runtime, config);
-  for (const [name, rt] of runtime.groups) {
-    console.log(`target group ${name} (${rt.settings.algorithm}):`);
-    for (const t of rt.group.list()) {
-      console.log(
-        `  target ${t.id.padEnd(22)} weight ${String(t.configuredWeight).padEnd(4)} ${t.state} (${t.reason})`,
-      );
-    }
-  }
-  if (options.configPath) watchConfig(runtime, options.configPath, log);
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, `${signal}: draining in-flight requests (up to ${options.drainTimeoutMs} ms)`);
-    await runtime.stop();
-    log.info('stopped');
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
+  printTargets(runtime);
+  if (options.configPath) watchConfig(options.configPath, log, (c) => runtime.apply(c));
+  onStopSignals(log, options.drainTimeoutMs, () => runtime.stop());
   return runtime;
 }
 
@@ -254,7 +299,7 @@ async function firstHealthVerdicts(runtime: LbRuntime, config: ScaleoutConfig): 
 }
 
 /** Reloads on SIGHUP and when the file changes; a bad file is refused and the old config keeps serving. */
-function watchConfig(runtime: LbRuntime, path: string, log: Logger): void {
+function watchConfig(path: string, log: Logger, apply: (config: ScaleoutConfig) => Promise<void>): void {
   let timer: NodeJS.Timeout | undefined;
   const reload = async (why: string) => {
     let config: ScaleoutConfig;
@@ -268,7 +313,7 @@ function watchConfig(runtime: LbRuntime, path: string, log: Logger): void {
       return;
     }
     try {
-      await runtime.apply(config);
+      await apply(config);
       log.info({ configFile: path }, `config reloaded (${why})`);
     } catch (err) {
       log.error({ configFile: path, err: (err as Error).message }, `config reload (${why}) failed to apply`);

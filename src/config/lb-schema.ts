@@ -16,7 +16,8 @@ export const healthCheckSchema = z
     path: z.string().startsWith('/', 'must start with /').default('/'),
     port: port.optional(),
     interval: duration.default(2000),
-    timeout: duration.default(1000),
+    /** Defaults to 1 s, or half the interval when that is shorter. */
+    timeout: duration.optional(),
     healthyThreshold: z.number().int().min(1).max(10).default(2),
     unhealthyThreshold: z.number().int().min(1).max(10).default(2),
     successCodes: z
@@ -32,6 +33,7 @@ export const healthCheckSchema = z
       }, 'expected HTTP codes such as "200", "200,202" or "200-399"'),
   })
   .strict()
+  .transform((h) => ({ ...h, timeout: h.timeout ?? Math.min(1000, Math.floor(h.interval / 2)) }))
   .refine((h) => h.timeout < h.interval, {
     message: 'timeout must be shorter than interval',
     path: ['timeout'],

@@ -116,6 +116,8 @@ export class GroupRuntime {
     public settings: TargetGroupSettings,
     private readonly codec: StickyCookieCodec,
     private readonly log: Logger,
+    /** A worker process: active health comes from the primary (one prober for all workers). */
+    private readonly externalHealth = false,
   ) {
     this.group = new TargetGroup(
       name,
@@ -133,8 +135,11 @@ export class GroupRuntime {
         reason: t.reason,
         detail: t.detail,
       };
-      if (t.to === 'unhealthy') log.warn(line, `target ${target.id} is unhealthy`);
-      else log.info(line, `target ${target.id} is ${t.to}`);
+      // Workers get health from the primary, which logs each transition once for all of them.
+      if (!externalHealth) {
+        if (t.to === 'unhealthy') log.warn(line, `target ${target.id} is unhealthy`);
+        else log.info(line, `target ${target.id} is ${t.to}`);
+      }
       // A recovered target, or one registered after start, ramps up; the targets the group started
       // with do not (there is nobody yet to protect).
       const fresh = t.from === 'initial' && !this.startupTargets.has(target.id);
@@ -143,6 +148,7 @@ export class GroupRuntime {
       }
     });
     this.group.on('fail-open', (active) => {
+      if (externalHealth) return;
       if (active)
         log.warn(
           { targetGroup: name },
@@ -207,6 +213,7 @@ export class GroupRuntime {
 
   private startChecks(): void {
     const hc = this.settings.healthCheck;
+    if (this.externalHealth) return;
     if (!hc.enabled) {
       for (const t of this.group.list()) t.health.force('healthy', 'Target.HealthCheckDisabled');
       this.group.refresh();
@@ -230,7 +237,7 @@ export class GroupRuntime {
     const existing = this.group.get(spec.id);
     this.drainDeadlines.delete(spec.id);
     const target = this.group.register(spec);
-    if (!this.settings.healthCheck.enabled && target.health.state === 'initial') {
+    if (!this.externalHealth && !this.settings.healthCheck.enabled && target.health.state === 'initial') {
       target.health.force('healthy', 'Target.HealthCheckDisabled');
       this.group.refresh(target);
     }
@@ -357,6 +364,20 @@ export class GroupRuntime {
       clearInterval(this.slowStartTimer);
       this.slowStartTimer = undefined;
     }
+  }
+
+  /** A health verdict from the primary's prober (worker processes only). */
+  applyExternalHealth(
+    id: string,
+    state: 'initial' | 'healthy' | 'unhealthy',
+    reason: Target['reason'],
+    detail?: string,
+  ): void {
+    const target = this.group.get(id);
+    if (!target) return;
+    const change = target.health.force(state, reason, detail);
+    if (change?.to === 'healthy' && change.from === 'unhealthy') target.ejectedUntil = 0;
+    this.group.refresh(target);
   }
 
   stop(): void {

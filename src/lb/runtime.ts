@@ -22,6 +22,8 @@ export interface LbRuntimeOptions {
   /** How long a stopping or replaced listener waits for in-flight requests. */
   drainTimeoutMs: number;
   onRequest?: (listener: string, record: RequestRecord) => void;
+  /** 'worker': health comes from the primary; 'control': health checks and admin only, no listeners. */
+  role?: 'single' | 'worker' | 'control';
 }
 
 const HOUSEKEEPING_MS = 250;
@@ -41,6 +43,8 @@ export class LbRuntime {
   private readonly codec: StickyCookieCodec;
   private readonly retryBudget = new RetryBudget();
   private housekeeping: NodeJS.Timeout | undefined;
+  /** Told about every admin change after it is applied (the cluster primary forwards them). */
+  onAdminChange: ((change: AdminChange) => void) | undefined;
 
   constructor(private readonly options: LbRuntimeOptions) {
     this.state = new RuntimeState(options.stateFile, options.log);
@@ -52,7 +56,7 @@ export class LbRuntime {
     const previous = this.config;
     this.config = config;
     this.applyGroups(config);
-    await this.applyListeners(config, previous);
+    if (this.options.role !== 'control') await this.applyListeners(config, previous);
     this.housekeeping ??= setInterval(() => this.tick(), HOUSEKEEPING_MS);
     this.housekeeping.unref();
   }
@@ -62,7 +66,13 @@ export class LbRuntime {
       const overlay = this.state.group(name);
       let rt = this.groups.get(name);
       if (!rt) {
-        rt = new GroupRuntime(name, { ...settings, targets: [] }, this.codec, this.options.log);
+        rt = new GroupRuntime(
+          name,
+          { ...settings, targets: [] },
+          this.codec,
+          this.options.log,
+          this.options.role === 'worker',
+        );
         rt.onTargetRemoved = (target) => this.forgetTarget(target);
         this.groups.set(name, rt);
       }
@@ -157,7 +167,9 @@ export class LbRuntime {
       g.registered = [...g.registered.filter((t) => t.id !== spec.id), spec];
       g.deregistered = g.deregistered.filter((id) => id !== spec.id);
     });
-    return rt.register(spec);
+    const target = rt.register(spec);
+    this.onAdminChange?.({ op: 'register', group: groupName, spec });
+    return target;
   }
 
   deregister(groupName: string, id: string): void {
@@ -171,6 +183,7 @@ export class LbRuntime {
     rt.deregister(id);
     // Idle keep-alive connections to it close now; busy ones after their response.
     if (rt.group.get(id) === target) this.forgetTarget(target);
+    this.onAdminChange?.({ op: 'deregister', group: groupName, id });
   }
 
   setDisabled(groupName: string, id: string, disabled: boolean): void {
@@ -181,6 +194,7 @@ export class LbRuntime {
       g.disabled = g.disabled.filter((d) => d !== id);
       if (disabled) g.disabled.push(id);
     });
+    this.onAdminChange?.({ op: 'disable', group: groupName, id, disabled });
   }
 
   setWeight(groupName: string, id: string, weight: number): void {
@@ -189,6 +203,7 @@ export class LbRuntime {
     this.state.update(groupName, (g) => {
       g.weights[id] = weight;
     });
+    this.onAdminChange?.({ op: 'weight', group: groupName, id, weight });
   }
 
   private requireGroup(name: string): GroupRuntime {
@@ -207,6 +222,13 @@ export class LbRuntime {
 }
 
 export class NotFoundError extends Error {}
+
+/** A runtime change made through the admin API, as the primary forwards it to worker processes. */
+export type AdminChange =
+  | { op: 'register'; group: string; spec: TargetSpec }
+  | { op: 'deregister'; group: string; id: string }
+  | { op: 'disable'; group: string; id: string; disabled: boolean }
+  | { op: 'weight'; group: string; id: string; weight: number };
 
 function sameSocketSettings(a: ListenerSettings, b: ListenerSettings): boolean {
   const pick = (l: ListenerSettings) =>

@@ -18,6 +18,8 @@ export class Target implements Endpoint {
   weight: number;
   outstanding = 0;
   connections = 0;
+  /** The part of `outstanding` in flight in other worker processes (see lb/cluster.ts). */
+  remoteOutstanding = 0;
 
   readonly health: HealthStateMachine;
   adminDisabled = false;

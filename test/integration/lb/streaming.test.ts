@@ -22,7 +22,18 @@ describe('100 MB bodies stream through without the LB buffering them', () => {
   before(async () => {
     targets = await startTargets(1);
     cli = startCli(
-      ['lb', '--listen', '127.0.0.1:0', '--target', targets[0]!.id, '--health-path', '/healthz'],
+      // One process, so its memory is the LB's memory.
+      [
+        'lb',
+        '--workers',
+        '1',
+        '--listen',
+        '127.0.0.1:0',
+        '--target',
+        targets[0]!.id,
+        '--health-path',
+        '/healthz',
+      ],
       {
         SCALEOUT_LOG_LEVEL: 'warn',
       },

@@ -1,0 +1,89 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { Agent, request } from 'undici';
+import { startTargets, stopTargets, type TestTarget } from '../../helpers/http-targets.js';
+import { startCli, type RunningCli } from '../../helpers/cli.js';
+import { waitFor } from '../../helpers/lb.js';
+
+function childPids(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+describe('--workers 2', () => {
+  let targets: TestTarget[];
+  let cli: RunningCli;
+  let url: string;
+
+  before(async () => {
+    targets = await startTargets(2);
+    cli = startCli(
+      [
+        'lb',
+        '--workers',
+        '2',
+        '--listen',
+        '127.0.0.1:0',
+        ...targets.flatMap((t) => ['--target', t.id]),
+        '--health-path',
+        '/healthz',
+        '--health-interval',
+        '200ms',
+      ],
+      { SCALEOUT_LOG_LEVEL: 'info' },
+    );
+    const [, port] = await cli.waitFor(/listening on http:\/\/127\.0\.0\.1:(\d+)\/ .*2 workers/);
+    url = `http://127.0.0.1:${port}`;
+    await cli.waitFor(/target 127\.0\.0\.1:\d+ .*healthy/);
+  });
+  after(async () => {
+    assert.equal(await cli.stop('SIGTERM'), 0);
+    assert.ok(await waitFor(() => childPids(cli.child.pid!).length === 0, 1000), 'no worker left behind');
+    await stopTargets(targets);
+  });
+
+  it('runs two worker processes that serve traffic', async () => {
+    assert.equal(childPids(cli.child.pid!).length, 2);
+    const agent = new Agent({ connections: 8 });
+    const statuses = await Promise.all(
+      Array.from({ length: 200 }, async (_, i) => {
+        const res = await request(`${url}/w${i}`, { dispatcher: agent });
+        await res.body.text();
+        return res.statusCode;
+      }),
+    );
+    await agent.close();
+    assert.deepEqual(new Set(statuses), new Set([200]));
+    await cli.waitFor(/worker 1 .*is serving/);
+    await cli.waitFor(/worker 2 .*is serving/);
+  });
+
+  it('probes health once for all workers', async () => {
+    const before = targets[0]!.requests.filter((r) => r.url === '/healthz').length;
+    await new Promise((r) => setTimeout(r, 2000));
+    const checks = targets[0]!.requests.filter((r) => r.url === '/healthz').length - before;
+    // One prober at a 200 ms interval: about 10 in 2 s (three probers would make about 30).
+    assert.ok(checks >= 6 && checks <= 14, `${checks} health checks in 2 s`);
+  });
+
+  it('replaces a worker that dies, without losing the listener', async () => {
+    const [victim] = childPids(cli.child.pid!);
+    process.kill(victim!, 'SIGKILL');
+    await cli.waitFor(/died; starting a replacement/);
+    for (let i = 0; i < 20; i++) {
+      const res = await request(`${url}/after-kill-${i}`);
+      await res.body.text();
+      assert.equal(res.statusCode, 200);
+    }
+    assert.ok(await waitFor(() => childPids(cli.child.pid!).length === 2, 5000), 'back to two workers');
+    assert.ok(!childPids(cli.child.pid!).includes(victim!));
+  });
+});
