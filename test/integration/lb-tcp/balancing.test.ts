@@ -230,4 +230,25 @@ describe('tcp listener and target health', () => {
       for (const s of healthServers) s.close();
     }
   });
+
+  it('fails open like the group says when every target is unhealthy', async () => {
+    // Health checks go to a port where nothing listens: both targets turn unhealthy, while their
+    // traffic ports still accept. The group then offers every in-service target (ELB's fail-open).
+    const pair = await Promise.all(['m', 'n'].map((id) => whoami(id)));
+    const lb = await startTcpLb(pair, {
+      algorithm: 'round-robin',
+      healthCheck: { ...FAST_TCP_CHECK, port: await deadPort() },
+    });
+    try {
+      assert.ok(await waitFor(() => lb.group.list().every((t) => t.state === 'unhealthy'), 3000));
+      assert.equal(lb.group.failOpen, true);
+      const seen = new Set<string>();
+      for (let i = 0; i < 4; i++) seen.add(await ask(lb.port));
+      assert.deepEqual([...seen].sort(), ['m', 'n']);
+      assert.equal(lb.listener.stats.noTarget, 0);
+    } finally {
+      await lb.stop();
+      await Promise.all(pair.map((t) => t.close()));
+    }
+  });
 });
