@@ -81,11 +81,14 @@ export class TcpProxyConnection {
       this.client.destroy();
       return;
     }
-    if (owner.select) this.selection = owner.select(this.clientIp);
-    else
-      this.selection = owner.group.select(
-        owner.hashOn === 'source-ip' ? { hashKey: this.clientIp } : undefined,
-      );
+    try {
+      this.selection = owner.select
+        ? owner.select(this.clientIp)
+        : owner.group.select(owner.hashOn === 'source-ip' ? { hashKey: this.clientIp } : undefined);
+    } catch (err) {
+      // A faulty select hook must not take the listener down: this client gets no target.
+      owner.log.error({ err }, 'target selection failed');
+    }
     this.connectNext();
   }
 

@@ -108,6 +108,16 @@ describe('tcp listener balances connections like the group says', () => {
       lb.group.refresh();
       for (let i = 0; i < 3; i++) assert.equal(await ask(custom.port, '127.0.0.4'), 'c');
       assert.deepEqual(seenIps, ['127.0.0.4', '127.0.0.4', '127.0.0.4']);
+      // A hook that throws costs that one client its connection (a reset), not the listener.
+      const broken = await startTcpLb(targets, {
+        select: () => {
+          throw new Error('hook bug');
+        },
+      });
+      const refused = await connect(broken.port).catch(() => undefined);
+      if (refused) assert.equal((await closed(refused)).code, 'ECONNRESET');
+      assert.equal(broken.listener.stats.noTarget, 1);
+      await broken.stop();
     } finally {
       await custom.stop();
       await lb.stop();
