@@ -236,6 +236,10 @@ export const listenerSchema = z
       .strict()
       .prefault({}),
     maxAttempts: z.number().int().min(1).max(10).default(3),
+    /** https/tls listeners: PEM certificate and key files, chosen by SNI; the first is the default. */
+    certificates: z.array(z.object({ cert: z.string().min(1), key: z.string().min(1) }).strict()).default([]),
+    /** https listeners: offer HTTP/2 to clients (ALPN); targets still get HTTP/1.1. */
+    http2: z.boolean().default(true),
     /** tcp/tls listeners: send a PROXY protocol header to targets. */
     proxyProtocol: z.union([z.literal(false), z.literal('v1'), z.literal('v2')]).default(false),
   })

@@ -35,6 +35,16 @@ export const configSchema = z
       const base = ['listeners', name];
       listener.rules.forEach((rule, i) => checkForward(rule.forward, [...base, 'rules', i, 'forward']));
       checkForward(listener.defaultAction.forward, [...base, 'defaultAction', 'forward']);
+      if (
+        (listener.protocol === 'https' || listener.protocol === 'tls') &&
+        listener.certificates.length === 0
+      ) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [...base, 'certificates'],
+          message: `${listener.protocol} listeners need at least one certificate`,
+        });
+      }
       if (listener.protocol === 'tcp' || listener.protocol === 'tls') {
         if (listener.rules.length > 0) {
           ctx.addIssue({

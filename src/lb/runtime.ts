@@ -6,7 +6,10 @@ import type { ListenerSettings } from '../config/lb-schema.js';
 import type { ScaleoutConfig } from '../config/schema.js';
 import type { Target } from '../registry/target.js';
 import { GroupRuntime } from './group-runtime.js';
-import { HttpListener } from './http/listener.js';
+import tls from 'node:tls';
+import { CertificateStore } from './certificates.js';
+import { HttpListener, type HttpListenerOptions } from './http/listener.js';
+import { TcpListener, type TcpServerFactory } from './tcp/listener.js';
 import type { RequestRecord } from './http/session.js';
 import { RetryBudget } from './retry-budget.js';
 import { compileAction, Router } from './router.js';
@@ -37,6 +40,8 @@ const HOUSEKEEPING_MS = 250;
 export class LbRuntime {
   readonly groups = new Map<string, GroupRuntime>();
   readonly listeners = new Map<string, HttpListener>();
+  readonly tcpListeners = new Map<string, TcpListener>();
+  private readonly certificates = new Map<string, CertificateStore>();
   readonly addresses = new Map<string, AddressInfo>();
   readonly state: RuntimeState;
   config: ScaleoutConfig | undefined;
@@ -73,7 +78,10 @@ export class LbRuntime {
           this.options.log,
           this.options.role === 'worker',
         );
-        rt.onTargetRemoved = (target) => this.forgetTarget(target);
+        rt.onTargetRemoved = (target) => {
+          this.forgetTarget(target);
+          this.cutTcp(target);
+        };
         this.groups.set(name, rt);
       }
       rt.reconfigure(settings, overlay.registered, new Set(overlay.deregistered));
@@ -91,59 +99,128 @@ export class LbRuntime {
 
   private async applyListeners(config: ScaleoutConfig, previous: ScaleoutConfig | undefined): Promise<void> {
     for (const [name, settings] of Object.entries(config.listeners)) {
-      if (settings.protocol !== 'http') {
-        this.options.log.warn(
-          { listener: name, protocol: settings.protocol },
-          `listener ${name}: protocol ${settings.protocol} is not supported yet; skipped`,
+      const before = previous?.listeners[name];
+      const sameSocket = before !== undefined && sameAddress(before, settings);
+      if (settings.protocol === 'tcp' || settings.protocol === 'tls') {
+        await this.applyTcpListener(
+          name,
+          settings,
+          sameSocket && JSON.stringify(before) === JSON.stringify(settings),
         );
         continue;
       }
       const router = new Router(settings.rules, compileAction(settings.defaultAction));
       const existing = this.listeners.get(name);
-      const before = previous?.listeners[name];
-      if (existing && before && sameSocketSettings(before, settings)) {
-        existing.update(router, this.groups);
+      const options = this.httpListenerOptions(name, settings, router);
+      if (existing && sameSocket) {
+        // Same address and protocol: swap rules and settings in place, without touching the socket.
+        existing.reconfigure(options);
+        if (settings.protocol === 'https') this.certificates.get(name)?.update(settings.certificates);
         continue;
       }
-      const listener = new HttpListener({
-        name,
-        host: settings.listen.host,
-        port: settings.listen.port,
-        router,
-        groups: this.groups,
-        retryBudget: this.retryBudget,
-        upstream: {
-          connectTimeoutMs: settings.timeouts.connect,
-          idleTimeoutMs: settings.timeouts.upstreamIdle,
-          responseTimeoutMs: settings.timeouts.response,
-          maxIdlePerTarget: 256,
-          limits: { maxHeaderBytes: 64 * 1024, maxHeaderCount: 200 },
-        },
-        limits: {
-          maxHeaderBytes: settings.limits.maxHeaderBytes,
-          maxHeaderCount: settings.limits.maxHeaders,
-        },
-        timeouts: { headerMs: settings.timeouts.header, idleMs: settings.timeouts.clientIdle },
-        maxAttempts: settings.maxAttempts,
-        trustedProxies: settings.trustedProxies,
-        log: this.options.log,
-        onRequest: this.options.onRequest ? (record) => this.options.onRequest!(name, record) : undefined,
-      });
       if (existing) {
-        // The address or socket settings changed: start the new listener, then retire the old one.
+        // A new address: start the new listener, then retire the old one gracefully.
         this.listeners.delete(name);
         void existing.close(this.options.drainTimeoutMs);
       }
+      const listener = new HttpListener(options);
       const address = await listener.listen();
       this.listeners.set(name, listener);
       this.addresses.set(name, address);
     }
     for (const [name, listener] of this.listeners) {
-      if (config.listeners[name]?.protocol === 'http') continue;
+      const now = config.listeners[name];
+      if (now && (now.protocol === 'http' || now.protocol === 'https')) continue;
       this.listeners.delete(name);
+      this.addresses.delete(name);
+      this.certificates.get(name)?.close();
+      this.certificates.delete(name);
+      void listener.close(this.options.drainTimeoutMs);
+    }
+    for (const [name, listener] of this.tcpListeners) {
+      const now = config.listeners[name];
+      if (now && (now.protocol === 'tcp' || now.protocol === 'tls')) continue;
+      this.tcpListeners.delete(name);
       this.addresses.delete(name);
       void listener.close(this.options.drainTimeoutMs);
     }
+  }
+
+  private httpListenerOptions(name: string, settings: ListenerSettings, router: Router): HttpListenerOptions {
+    let tlsOptions: HttpListenerOptions['tls'];
+    if (settings.protocol === 'https') {
+      let store = this.certificates.get(name);
+      if (!store) {
+        store = new CertificateStore(settings.certificates, this.options.log);
+        this.certificates.set(name, store);
+      }
+      tlsOptions = { certificates: store, http2: settings.http2 };
+    }
+    return {
+      name,
+      host: settings.listen.host,
+      port: settings.listen.port,
+      router,
+      groups: this.groups,
+      retryBudget: this.retryBudget,
+      upstream: {
+        connectTimeoutMs: settings.timeouts.connect,
+        idleTimeoutMs: settings.timeouts.upstreamIdle,
+        responseTimeoutMs: settings.timeouts.response,
+        maxIdlePerTarget: 256,
+        limits: { maxHeaderBytes: 64 * 1024, maxHeaderCount: 200 },
+      },
+      limits: { maxHeaderBytes: settings.limits.maxHeaderBytes, maxHeaderCount: settings.limits.maxHeaders },
+      timeouts: { headerMs: settings.timeouts.header, idleMs: settings.timeouts.clientIdle },
+      maxAttempts: settings.maxAttempts,
+      trustedProxies: settings.trustedProxies,
+      log: this.options.log,
+      onRequest: this.options.onRequest ? (record) => this.options.onRequest!(name, record) : undefined,
+      tls: tlsOptions,
+    };
+  }
+
+  /** tcp and tls listeners (NLB): byte streams to the one target group of the default action. */
+  private async applyTcpListener(
+    name: string,
+    settings: ListenerSettings,
+    unchanged: boolean,
+  ): Promise<void> {
+    const existing = this.tcpListeners.get(name);
+    if (existing && unchanged) return;
+    const groupName = settings.defaultAction.forward![0]!.name;
+    const rt = this.groups.get(groupName)!;
+    let createServer: TcpServerFactory | undefined;
+    if (settings.protocol === 'tls') {
+      const store = new CertificateStore(settings.certificates, this.options.log);
+      createServer = (onConnection) => {
+        const server = tls.createServer(
+          { SNICallback: store.sniCallback, allowHalfOpen: true, ...store.defaultPem() },
+          onConnection,
+        );
+        store.onReload = () => server.setSecureContext(store.defaultPem());
+        return server;
+      };
+    }
+    if (existing) {
+      this.tcpListeners.delete(name);
+      await existing.close(this.options.drainTimeoutMs);
+    }
+    const listener = new TcpListener({
+      host: settings.listen.host,
+      port: settings.listen.port,
+      group: rt.group,
+      passive: rt.passive,
+      connectTimeoutMs: settings.timeouts.connect,
+      idleTimeoutMs: Math.max(settings.timeouts.clientIdle, 1),
+      maxAttempts: settings.maxAttempts,
+      proxyProtocol: settings.proxyProtocol,
+      createServer,
+      log: this.options.log,
+    });
+    const address = await listener.listen();
+    this.tcpListeners.set(name, listener);
+    this.addresses.set(name, address);
   }
 
   private tick(): void {
@@ -153,6 +230,11 @@ export class LbRuntime {
 
   private forgetTarget(target: Target): void {
     for (const listener of this.listeners.values()) listener.dropTarget(target);
+  }
+
+  /** Called when a target leaves its group: TCP connections still open to it are cut. */
+  private cutTcp(target: Target): void {
+    for (const listener of this.tcpListeners.values()) listener.cutTarget(target.id);
   }
 
   // ---- admin operations: applied now and kept in the runtime state --------------------------------
@@ -216,8 +298,13 @@ export class LbRuntime {
     if (this.housekeeping) clearInterval(this.housekeeping);
     this.housekeeping = undefined;
     for (const rt of this.groups.values()) rt.stop();
-    await Promise.all([...this.listeners.values()].map((l) => l.close(this.options.drainTimeoutMs)));
+    await Promise.all([
+      ...[...this.listeners.values()].map((l) => l.close(this.options.drainTimeoutMs)),
+      ...[...this.tcpListeners.values()].map((l) => l.close(this.options.drainTimeoutMs)),
+    ]);
+    for (const store of this.certificates.values()) store.close();
     this.listeners.clear();
+    this.tcpListeners.clear();
   }
 }
 
@@ -230,8 +317,7 @@ export type AdminChange =
   | { op: 'disable'; group: string; id: string; disabled: boolean }
   | { op: 'weight'; group: string; id: string; weight: number };
 
-function sameSocketSettings(a: ListenerSettings, b: ListenerSettings): boolean {
-  const pick = (l: ListenerSettings) =>
-    JSON.stringify([l.listen, l.protocol, l.timeouts, l.limits, l.maxAttempts, l.trustedProxies]);
-  return pick(a) === pick(b);
+/** Same address and protocol: the listening socket can stay, and only settings change. */
+function sameAddress(a: ListenerSettings, b: ListenerSettings): boolean {
+  return a.protocol === b.protocol && a.listen.host === b.listen.host && a.listen.port === b.listen.port;
 }

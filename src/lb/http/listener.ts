@@ -1,4 +1,8 @@
+import http2 from 'node:http2';
 import net from 'node:net';
+import tls from 'node:tls';
+import type { CertificateStore } from '../certificates.js';
+import { H2Exchange } from './h2-stream.js';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../../core/log.js';
 import type { Target } from '../../registry/target.js';
@@ -31,6 +35,8 @@ export interface HttpListenerOptions {
   trustedProxies: string[];
   log: Logger;
   onRequest?: (record: RequestRecord) => void;
+  /** HTTPS: the listener's certificates (chosen by SNI); HTTP/2 is offered when `http2` is set. */
+  tls?: { certificates: CertificateStore; http2: boolean };
 }
 
 function trustedMatcher(entries: string[]): (ip: string) => boolean {
@@ -55,17 +61,21 @@ export class HttpListener {
   private readonly ctx: SessionContext;
   private readonly sweeper = new DeadlineSweeper();
   private readonly pools = new Map<Target, UpstreamPool>();
+  private upstreamOptions: UpstreamOptions;
 
   constructor(readonly options: HttpListenerOptions) {
     const pools = this.pools;
     const sweeper = this.sweeper;
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- poolFor is called with ctx as `this`
+    const self = this;
+    this.upstreamOptions = options.upstream;
     this.ctx = {
       router: options.router,
       groups: options.groups,
       poolFor(target: Target): UpstreamPool {
         let pool = pools.get(target);
         if (!pool) {
-          pool = new UpstreamPool(target, options.upstream, sweeper);
+          pool = new UpstreamPool(target, self.upstreamOptions, sweeper);
           pools.set(target, pool);
         }
         return pool;
@@ -75,7 +85,7 @@ export class HttpListener {
       limits: options.limits,
       timeouts: options.timeouts,
       maxAttempts: options.maxAttempts,
-      proto: 'http',
+      proto: options.tls ? 'https' : 'http',
       listenerPort: options.port,
       isTrustedPeer: trustedMatcher(options.trustedProxies),
       stats: newProxyStats(),
@@ -85,10 +95,40 @@ export class HttpListener {
       sessions: new Set(),
     };
     // allowHalfOpen: a client may half-close after its request and still read the response.
-    this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
-      new ClientSession(socket, this.ctx);
-    });
+    this.server = options.tls
+      ? this.createTlsServer(options.tls.certificates, options.tls.http2)
+      : net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
+          new ClientSession(socket, this.ctx);
+        });
     this.server.on('error', (err) => options.log.error({ err }, 'listener error'));
+  }
+
+  /**
+   * TLS with SNI; ALPN picks HTTP/2 or HTTP/1.1 per connection. HTTP/1.1 goes through the same
+   * ClientSession as plain HTTP; an h2 connection is handed to node:http2 for framing, and each of its
+   * streams is proxied by an H2Exchange.
+   */
+  private createTlsServer(certificates: CertificateStore, offerH2: boolean): net.Server {
+    const h2 = offerH2 ? http2.createSecureServer({ allowHTTP1: false }) : undefined;
+    h2?.on('stream', (stream, headers) => new H2Exchange(stream, headers, this.ctx));
+    h2?.on('sessionError', () => {});
+    const server = tls.createServer(
+      {
+        SNICallback: certificates.sniCallback,
+        ALPNProtocols: offerH2 ? ['h2', 'http/1.1'] : ['http/1.1'],
+        allowHalfOpen: true,
+        ...certificates.defaultPem(),
+      },
+      (socket) => {
+        if (socket.alpnProtocol === 'h2' && h2) h2.emit('secureConnection', socket);
+        else new ClientSession(socket, this.ctx);
+      },
+    );
+    certificates.onReload = () => server.setSecureContext(certificates.defaultPem());
+    server.on('tlsClientError', (err) =>
+      this.options.log.debug({ err: err.message }, 'TLS handshake failed'),
+    );
+    return server;
   }
 
   get stats() {
@@ -109,6 +149,18 @@ export class HttpListener {
   update(router: Router, groups: ReadonlyMap<string, GroupRuntime>): void {
     this.ctx.router = router;
     this.ctx.groups = groups;
+  }
+
+  /** A reload that keeps the address: new rules, timeouts and limits apply from the next request on. */
+  reconfigure(options: HttpListenerOptions): void {
+    this.update(options.router, options.groups);
+    this.ctx.limits = options.limits;
+    this.ctx.timeouts = options.timeouts;
+    this.ctx.maxAttempts = options.maxAttempts;
+    this.ctx.isTrustedPeer = trustedMatcher(options.trustedProxies);
+    this.ctx.onRequest = options.onRequest;
+    this.upstreamOptions = options.upstream;
+    for (const pool of this.pools.values()) pool.options = options.upstream;
   }
 
   /** Closes the pooled connections of a target that left its group (or is draining). */

@@ -91,7 +91,7 @@ export interface SessionContext {
 }
 
 /** Picks one of several weighted target groups (ALB's weighted forward, used for canaries). */
-function pickWeighted(groups: Array<{ name: string; weight: number }>): string | undefined {
+export function pickWeighted(groups: Array<{ name: string; weight: number }>): string | undefined {
   if (groups.length === 1) return groups[0]!.name;
   let total = 0;
   for (const g of groups) total += g.weight;

@@ -312,7 +312,7 @@ export class UpstreamPool {
 
   constructor(
     readonly target: Target,
-    readonly options: UpstreamOptions,
+    public options: UpstreamOptions,
     readonly sweeper: DeadlineSweeper,
   ) {}
 
