@@ -56,7 +56,7 @@ describe('TLS termination (https listener)', () => {
     assert.equal((await peerCertificate(lb.port, 'www.b.test', ca.caPem)).subject.CN, 'b.test');
     const fallback = await new Promise<string>((resolve, reject) => {
       const s = tls.connect({ host: '127.0.0.1', port: lb.port, rejectUnauthorized: false }, () => {
-        resolve(s.getPeerCertificate().subject.CN);
+        resolve(String(s.getPeerCertificate().subject.CN));
         s.end();
       });
       s.on('error', reject);
@@ -94,7 +94,8 @@ describe('TLS termination (https listener)', () => {
       ca: ca.caPem,
       host: '127.0.0.1',
       servername: 'a.test',
-      lookup: (_h, _o, cb) => cb(null, '127.0.0.1', 4),
+      lookup: (_h: string, _o: unknown, cb: (e: null, a: string, f: number) => void) =>
+        cb(null, '127.0.0.1', 4),
     } as never);
     try {
       const results = await Promise.all(
