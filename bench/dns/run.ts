@@ -4,8 +4,10 @@
 //
 // Rows: bind, nsd, knot (each with one worker), ours (scaleout dns with the health-aware `www` record
 // set on: 4 addresses with live TCP health checks) and ours-static (the same zone file, no checks).
+// Each round holds BENCH_LOCK while it measures every row back to back; rounds are interleaved.
 // Knobs (environment): SERVERS, ROUNDS (3), DURATION (10 s), WARMUP (2 s), CLIENTS (4), OUTSTANDING
-// (100), SRV_CPU (1), LOAD_CPU (0), PORT (5353), BENCH_LOCK (/tmp/scaleout-bench.lock), KEEP_WORK.
+// (100), SRV_CPU (1), LOAD_CPU (0), NICE (-10), PORT (5353), HEALTH_PORT (18053), BENCH_LOCK
+// (/tmp/scaleout-bench.lock), KEEP_WORK (keep the temp folder with configs and server logs).
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
@@ -26,6 +28,21 @@ const PORT = Number(env('PORT', '5353'));
 const ADDR = '127.0.0.1';
 const LOCK = env('BENCH_LOCK', '/tmp/scaleout-bench.lock');
 const HEALTH_PORT = Number(env('HEALTH_PORT', '18053'));
+// This box is shared with other work that the bench lock does not stop (builds, tests). A higher
+// priority for the server and dnsperf (the same for every row) keeps them from being time-sliced
+// with it; without it, every server's CPU per query rises, Node's the most. The kernel groups
+// processes by session (autogroup), and `nice` only ranks processes inside one group, so each
+// measured process gets its own session (setsid) and that group's nice is set too. NICE=0: off.
+const NICE = env('NICE', '-10');
+const prio = (cmd: string[]) => (NICE === '0' ? cmd : ['setsid', 'nice', '-n', NICE, ...cmd]);
+function prioritize(pid: number | undefined): void {
+  if (NICE === '0' || pid === undefined) return;
+  try {
+    writeFileSync(`/proc/${pid}/autogroup`, NICE);
+  } catch {
+    // no autogroup support, or not allowed: plain nice still applies
+  }
+}
 const ROOT = resolve(new URL('../..', import.meta.url).pathname);
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
 
@@ -292,12 +309,11 @@ interface DnsperfResult {
 }
 
 async function dnsperf(queryFile: string, seconds: number): Promise<DnsperfResult> {
+  const [bin, ...pre] = prio(['taskset', '-c', LOAD_CPU, 'dnsperf']);
   const child = spawn(
-    'taskset',
+    bin!,
     [
-      '-c',
-      LOAD_CPU,
-      'dnsperf',
+      ...pre,
       '-s',
       ADDR,
       '-p',
@@ -313,6 +329,7 @@ async function dnsperf(queryFile: string, seconds: number): Promise<DnsperfResul
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
+  prioritize(child.pid);
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
@@ -385,12 +402,13 @@ async function runOne(
   zoneFile: string,
   queryFile: string,
 ): Promise<Run> {
-  const lock = await acquireLock();
-  const run: Run = { server: def.name, round, ok: false, lockWaitMs: lock.waitedMs };
+  const run: Run = { server: def.name, round, ok: false };
   const log = join(work, `${def.name}-${round}.log`);
-  const proc = spawn('taskset', ['-c', SRV_CPU, ...def.command(work, zoneFile)], {
+  const [bin, ...args] = prio(['taskset', '-c', SRV_CPU, ...def.command(work, zoneFile)]);
+  const proc = spawn(bin!, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  prioritize(proc.pid);
   let output = '';
   const keep = (d: Buffer) => {
     output += d.toString();
@@ -434,7 +452,6 @@ async function runOne(
   } finally {
     await stopServer(proc);
     writeFileSync(log, output);
-    lock.release();
   }
   return run;
 }
@@ -492,13 +509,23 @@ async function main(): Promise<void> {
   const startedAt = new Date();
   try {
     for (let round = 1; round <= ROUNDS; round++) {
-      for (const def of active) {
-        const run = await runOne(def, round, work, zoneFile, queryFile);
-        runs.push(run);
-        const summary = run.ok
-          ? `${Math.round(run.qps!)} qps, ${run.usPerQuery!.toFixed(2)} µs/query`
-          : `INVALID: ${run.error}`;
-        console.error(`round ${round} ${def.name}: ${summary}`);
+      // One lock per round: every row of a round is measured back to back under the same conditions
+      // (the per-round ratio to bind depends on it), and other benchmarks get the box between rounds.
+      const lock = await acquireLock();
+      if (lock.waitedMs > 1000)
+        console.error(`round ${round}: waited ${(lock.waitedMs / 1000).toFixed(0)} s for ${LOCK}`);
+      try {
+        for (const def of active) {
+          const run = await runOne(def, round, work, zoneFile, queryFile);
+          run.lockWaitMs = lock.waitedMs;
+          runs.push(run);
+          const summary = run.ok
+            ? `${Math.round(run.qps!)} qps, ${run.usPerQuery!.toFixed(2)} µs/query`
+            : `INVALID: ${run.error}`;
+          console.error(`round ${round} ${def.name}: ${summary}`);
+        }
+      } finally {
+        lock.release();
       }
     }
   } finally {
@@ -558,7 +585,7 @@ async function main(): Promise<void> {
   if (skipped.length) console.log(`\nSkipped (not installed): ${skipped.join(', ')}`);
   console.log(
     `\nServer CPU % = the server's own CPU time over the run's wall time (100 = one core). Server-core busy % minus server CPU % is other work on the server's core; a load core near 100 % with a server below ~90 % means dnsperf (or whatever else shares its core) was the limit, and then every server's µs/query rises (fewer queries per wake-up).`,
-    `\n${ROUNDS} interleaved rounds; each: ${WARMUP} s warm-up, then \`dnsperf -l ${DURATION} -c ${CLIENTS} -q ${OUTSTANDING}\` on CPU ${LOAD_CPU}, server tree on CPU ${SRV_CPU}. µs/query = server utime+stime (/proc, all threads) / queries completed.`,
+    `\n${ROUNDS} interleaved rounds; each: ${WARMUP} s warm-up, then \`dnsperf -l ${DURATION} -c ${CLIENTS} -q ${OUTSTANDING}\` on CPU ${LOAD_CPU}, server tree on CPU ${SRV_CPU}, both at nice ${NICE}. µs/query = server utime+stime (/proc, all threads) / queries completed.`,
   );
 
   const resultsDir = join(ROOT, 'bench/dns/results');
@@ -583,7 +610,7 @@ async function main(): Promise<void> {
         startedAt: startedAt.toISOString(),
         finishedAt: new Date().toISOString(),
         machine,
-        settings: { ROUNDS, DURATION, WARMUP, CLIENTS, OUTSTANDING, SRV_CPU, LOAD_CPU },
+        settings: { ROUNDS, DURATION, WARMUP, CLIENTS, OUTSTANDING, SRV_CPU, LOAD_CPU, NICE },
         rows,
         runs,
       },
@@ -591,6 +618,18 @@ async function main(): Promise<void> {
       2,
     ) + '\n',
   );
+  try {
+    // Keep the committed results file in the repository's format (npm run lint checks it).
+    execFileSync(
+      process.execPath,
+      [join(ROOT, 'node_modules/prettier/bin/prettier.cjs'), '--write', join(resultsDir, 'latest.json')],
+      {
+        stdio: 'ignore',
+      },
+    );
+  } catch {
+    // formatting is cosmetic
+  }
   if (runs.some((r) => !r.ok)) process.exitCode = 2;
 }
 
