@@ -3,7 +3,8 @@
 // src/topology/postgres.ts. Prints TPS, latency, proxy CPU per transaction (from /proc, over the whole
 // process tree) and the share of reads that reached the replica (pg_stat_database deltas).
 //
-// Knobs (environment): ROUTES="direct pgbouncer pgpool ours", WORKLOADS="ro rw",
+// Knobs (environment): ROUTES="direct pgbouncer pgpool ours" (also "nodepipe": a bare Node.js TCP pipe
+// to the replica, the floor of any Node.js proxy), WORKLOADS="ro rw",
 // MODES="simple extended prepared", DURATION=15, CLIENTS=16, THREADS=2, SCALE=20, POOL_SIZE=20,
 // PROXY_CPUS=1 and PGBENCH_CPUS=0 (taskset lists; empty = no pinning), BENCH_LOCK=/tmp/scaleout-bench.lock,
 // RESULTS=bench/db/results (latest.md + latest.json).
@@ -85,6 +86,7 @@ function treeCpu(root: number): number {
 
 /** Holds `flock LOCK` in a child process for the duration of `fn`, so two benchmarks never measure at once. */
 async function withLock<T>(fn: () => Promise<T>): Promise<T> {
+  if (LOCK === 'none') return fn(); // development runs only: figures taken this way are not comparable
   const holder = spawn('flock', [LOCK, 'sh', '-c', 'echo locked; cat >/dev/null'], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
@@ -134,6 +136,14 @@ async function startRoute(route: string, cluster: PgCluster, runDir: string): Pr
       String(POOL_SIZE),
       '--log-level',
       'warn',
+    ];
+  } else if (route === 'nodepipe') {
+    argv = [
+      process.execPath,
+      join(process.cwd(), 'bench', 'db', 'node-pipe.mjs'),
+      String(port),
+      '127.0.0.1',
+      String(replica.port),
     ];
   } else if (route === 'pgbouncer') {
     const ini = join(runDir, 'pgbouncer.ini');
