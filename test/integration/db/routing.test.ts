@@ -7,6 +7,7 @@ import { before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import type pg from 'pg';
 import { startTestCluster, type PgCluster } from '../../helpers/postgres.js';
+import { freePort } from '../../../src/topology/postgres.js';
 import { client, serverPort, sleep, startProxy, type RunningProxy } from './harness.js';
 
 const run = promisify(execFile);
@@ -17,6 +18,7 @@ describe('db-proxy routing (node-postgres, psql, pgbench)', () => {
   let c: pg.Client;
   let primary: number;
   let replica: number;
+  let adminPort: number;
 
   before(async () => {
     cluster = await startTestCluster({
@@ -27,7 +29,8 @@ describe('db-proxy routing (node-postgres, psql, pgbench)', () => {
       "CREATE EXTENSION pg_stat_statements; CREATE TABLE items (id serial PRIMARY KEY, v text); INSERT INTO items (v) VALUES ('a'), ('b'); CREATE SEQUENCE seq;",
     );
     await cluster.waitForReplication();
-    proxy = await startProxy(cluster);
+    adminPort = await freePort();
+    proxy = await startProxy(cluster, { admin: `127.0.0.1:${adminPort}` });
     c = await client(proxy.url);
     primary = cluster.primary.port;
     replica = cluster.replicas[0]!.port;
@@ -138,6 +141,34 @@ describe('db-proxy routing (node-postgres, psql, pgbench)', () => {
     await c3.query("SET application_name = 'pinned'");
     assert.equal(await serverPort(c3, 'SELECT inet_server_port() AS port'), primary);
     assert.equal((await c3.query('SHOW application_name')).rows[0].application_name, 'pinned');
+  });
+
+  it('the admin endpoint serves Prometheus metrics, server status and explain', async () => {
+    const metrics = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+    const count = (route: string, reason: string): number =>
+      Number(
+        new RegExp(`scaleout_db_statements_total\\{route="${route}",reason="${reason}"\\} (\\d+)`).exec(
+          metrics,
+        )?.[1] ?? 0,
+      );
+    assert.ok(count('replica', 'read-only') > 0, metrics);
+    assert.ok(count('primary', 'locking-clause') > 0);
+    assert.match(metrics, /scaleout_db_replica_lag_bytes\{server="127.0.0.1:\d+"\} \d+/);
+    assert.match(metrics, /scaleout_db_pool_connections\{server="[^"]+",role="replica",state="idle"\}/);
+    const status = (await (await fetch(`http://127.0.0.1:${adminPort}/status`)).json()) as {
+      servers: { role: string; state: string }[];
+    };
+    assert.deepEqual(
+      status.servers.map((s) => [s.role, s.state]),
+      [
+        ['primary', 'healthy'],
+        ['replica', 'healthy'],
+      ],
+    );
+    const explain = (await (
+      await fetch(`http://127.0.0.1:${adminPort}/explain?sql=${encodeURIComponent('SELECT nextval(1)')}`)
+    ).json()) as { route: string; reason: string };
+    assert.deepEqual([explain.route, explain.reason], ['primary', 'volatile-function']);
   });
 
   it('psql through the proxy: reads on the replica, COPY in both directions', async () => {
