@@ -120,6 +120,18 @@ function parseRecordFlag(
 
 /** Merges the config file's `dns:` section with the flags into one input for the schema. */
 export function buildDnsConfigInput(opts: DnsCliOptions): DnsConfigInput {
+  if (opts.healthPort === undefined) {
+    const healthFlags: Array<[unknown, string]> = [
+      [opts.healthPath, '--health-path'],
+      [opts.healthProtocol, '--health-protocol'],
+      [opts.healthInterval, '--health-interval'],
+      [opts.healthTimeout, '--health-timeout'],
+      [opts.healthyThreshold, '--healthy-threshold'],
+      [opts.unhealthyThreshold, '--unhealthy-threshold'],
+    ];
+    const given = healthFlags.filter(([v]) => v !== undefined).map(([, flag]) => flag);
+    if (given.length) throw new ConfigError(`${given.join(', ')} needs --health-port (which port to check)`);
+  }
   const base: Partial<DnsConfigInput> = opts.config ? readConfigSection(opts.config) : {};
   const input: Record<string, unknown> = { ...base };
   const set = (key: string, value: unknown) => {
