@@ -51,6 +51,15 @@ describe('scaleout dns bad input', () => {
         rec,
         /command line: dns\.zones\[0\]\.recordSets\[0\]\.addresses\[1\]: "::1" is not an IPv4 address/,
       );
+      const health = await failingStart([
+        '--zone',
+        'a.test',
+        '--record',
+        'www A 10.0.0.1',
+        '--health-path',
+        '/up',
+      ]);
+      assert.match(health, /--health-path needs --health-port/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
