@@ -210,6 +210,21 @@ export class ClientSession implements UpstreamOwner, Expirable {
   // ---- client side ---------------------------------------------------------------------------------
 
   private onClientData(chunk: Buffer): void {
+    try {
+      this.handleClientData(chunk);
+    } catch (err) {
+      // A bug must cost one connection, never the process and everyone else's requests.
+      this.ctx.log.error(
+        { err, client: this.clientIp },
+        'internal error while handling a request; connection closed',
+      );
+      if (!this.responseStarted && !this.socket.destroyed)
+        this.socket.end(errorResponse(500, 'internal error', false));
+      this.close();
+    }
+  }
+
+  private handleClientData(chunk: Buffer): void {
     switch (this.phase) {
       case Phase.Head:
         if (!this.pending) {

@@ -71,7 +71,14 @@ export class UpstreamConnection implements Expirable {
     target.connections++;
     pool.sweeper.add(this);
     this.socket.on('connect', () => this.onConnect());
-    this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    this.socket.on('data', (chunk: Buffer) => {
+      try {
+        this.onData(chunk);
+      } catch (err) {
+        // A bug must cost one request, never the process: fail it like a broken target answer.
+        this.fail(err as Error);
+      }
+    });
     this.socket.on('end', () => this.onEnd());
     this.socket.on('error', (err) => this.onError(err));
     this.socket.on('close', () => this.onClose());

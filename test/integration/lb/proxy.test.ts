@@ -163,3 +163,32 @@ describe('HTTP/1.0 clients and chunked responses', () => {
     }
   });
 });
+
+describe('regression: an exception while handling a request kills only that connection', () => {
+  it('answers 500 to the request that hit the bug and keeps serving others', async () => {
+    const targets = await startTargets(1);
+    const lb = await startLb(targets);
+    try {
+      const listener = lb.runtime.listeners.get('default')!;
+      // Reach into the listener to simulate a bug in routing for one path.
+      const ctx = (
+        listener as unknown as { ctx: { router: { route: (h: { target: string }, ip: string) => unknown } } }
+      ).ctx;
+      const real = ctx.router.route.bind(ctx.router);
+      ctx.router = {
+        route: (head, ip) => {
+          if (head.target === '/boom') throw new Error('simulated bug');
+          return real(head, ip);
+        },
+      };
+      const boom = await rawExchange(lb.port, 'GET /boom HTTP/1.1\r\nHost: x\r\n\r\n', 1000);
+      assert.equal(statusOf(boom.text), 500);
+      const res = await request(`${lb.url}/fine`);
+      assert.equal(res.statusCode, 200);
+      await res.body.text();
+    } finally {
+      await lb.stop();
+      await stopTargets(targets);
+    }
+  });
+});
