@@ -152,6 +152,11 @@ targetGroups:
     );
   });
 
+  it('the example config in examples/lb.yaml is valid', () => {
+    const path = new URL('../../../examples/lb.yaml', import.meta.url).pathname;
+    assert.deepEqual(problems(path), []);
+  });
+
   it('reports YAML syntax errors with a line', () => {
     const p = problems(file('syntax.yaml', 'listeners:\n  web: [unclosed\n'));
     assert.match(p[0]!, /syntax\.yaml:\d+:\d+: YAML syntax/);
