@@ -197,8 +197,9 @@ export class Cluster {
   }
 
   private async checkAll(): Promise<void> {
-    await this.checkPrimary();
-    await Promise.all(this.replicas.map((r) => this.checkReplica(r)));
+    // Concurrently, so an unreachable primary (connect timeout) cannot stall the replicas' checks; the
+    // replicas' byte lag then uses the primary position of the previous round at worst.
+    await Promise.all([this.checkPrimary(), ...this.replicas.map((r) => this.checkReplica(r))]);
     // Bans expire with time: recompute the balancer's eligible set every round.
     if (this.replicas.length > 0) this.group.refresh();
     this.publishMetrics();
