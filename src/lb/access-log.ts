@@ -14,6 +14,11 @@ const MAX_BACKLOG_BYTES = 8 * 1024 * 1024;
 
 /** Lines are written when this much is waiting, or FLUSH_MS after the first waiting line. */
 const CHUNK_CHARS = 64 * 1024;
+/**
+ * Standard output may be a pipe shared by several worker processes (`--workers N`): a write of at most
+ * PIPE_BUF (4096 bytes on Linux) is never interleaved with another's, so chunks stay below it there.
+ */
+const PIPE_CHUNK_CHARS = 3800;
 const FLUSH_MS = 100;
 
 /**
@@ -33,6 +38,7 @@ class BatchedLines {
   constructor(
     readonly out: NodeJS.WritableStream & { writableLength?: number },
     private readonly onProblem: (message: string) => void,
+    private readonly maxWriteChars = CHUNK_CHARS,
   ) {
     out.on('error', (err: Error) => {
       // A full disk or a closed pipe: say so once, and keep serving without the log.
@@ -61,10 +67,23 @@ class BatchedLines {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     if (this.parts.length === 0 || this.failed) return;
-    const chunk = this.parts.join('');
+    const parts = this.parts;
     this.parts = [];
     this.chars = 0;
-    this.out.write(chunk);
+    if (this.maxWriteChars >= CHUNK_CHARS) {
+      this.out.write(parts.join(''));
+      return;
+    }
+    // Whole lines in writes below maxWriteChars (a longer line goes alone).
+    let chunk = '';
+    for (const line of parts) {
+      if (chunk.length > 0 && chunk.length + line.length > this.maxWriteChars) {
+        this.out.write(chunk);
+        chunk = '';
+      }
+      chunk += line;
+    }
+    if (chunk.length > 0) this.out.write(chunk);
   };
 }
 
@@ -98,8 +117,10 @@ export class AccessLog {
     } else out = to;
     this.ownsStream = typeof to === 'string' && to !== 'stdout';
     const name = typeof to === 'string' ? to : 'stream';
-    this.lines = new BatchedLines(out, (message) =>
-      processLog?.error({ accessLog: name }, `access log ${name}: ${message}`),
+    this.lines = new BatchedLines(
+      out,
+      (message) => processLog?.error({ accessLog: name }, `access log ${name}: ${message}`),
+      to === 'stdout' ? PIPE_CHUNK_CHARS : CHUNK_CHARS,
     );
     this.logger = pino(
       { name: 'scaleout-lb-access', base: undefined, timestamp: cachedIsoTime() },

@@ -17,7 +17,6 @@ import {
 import type { TargetState } from '../core/types.js';
 import type { Target } from '../registry/target.js';
 import type { TargetGroup } from '../registry/target-group.js';
-import type { HttpListener } from './http/listener.js';
 import type { RequestRecord } from './http/session.js';
 import type { LbRuntime } from './runtime.js';
 
@@ -28,6 +27,23 @@ const BUCKETS_MS = [0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000,
 const GROUP_SYNC_MS = 500;
 
 type Labels = Record<string, string>;
+
+/**
+ * A worker's figures (`scaleout lb --workers N`), sent to the primary, which serves /metrics for all:
+ * plain data, safe to send over IPC. Counters are totals since the worker started.
+ */
+export interface MetricsSnapshot {
+  requests: Array<{ labels: Labels; byClass: number[] }>;
+  durations: Array<{ labels: Labels; counts: number[]; sum: number; count: number }>;
+  upstream: Array<{ labels: Labels; counts: number[]; sum: number; count: number }>;
+  listeners: Record<
+    string,
+    { retries: number; rejected: number; upstreamErrors: number; active: number; idle: number }
+  >;
+  /** group → target id → open connections. */
+  connections: Record<string, Record<string, number>>;
+  retryBudget: { remaining: number; exhausted: number } | undefined;
+}
 
 /** Bucket counts (not cumulative; the last slot is above every bound), sum and count, in ms. */
 class HistogramCell {
@@ -130,6 +146,26 @@ class CellHistogram extends Histogram<string> {
   }
 }
 
+/** Sums histogram cells with equal labels: this process's and every worker's. */
+function mergeHistograms(
+  local: HistogramCell[],
+  fromWorkers: Array<MetricsSnapshot['durations']>,
+): HistogramCell[] {
+  if (fromWorkers.length === 0) return local;
+  const merged = new Map<string, HistogramCell>();
+  const add = (c: { labels: Labels; counts: ArrayLike<number>; sum: number; count: number }) => {
+    const key = JSON.stringify(c.labels);
+    let m = merged.get(key);
+    if (!m) merged.set(key, (m = new HistogramCell(c.labels)));
+    for (let i = 0; i < m.counts.length; i++) m.counts[i]! += c.counts[i] ?? 0;
+    m.sum += c.sum;
+    m.count += c.count;
+  };
+  local.forEach(add);
+  for (const cells of fromWorkers) cells.forEach(add);
+  return [...merged.values()];
+}
+
 export interface LbMetricsOptions {
   /** Process metrics (CPU, memory, event-loop lag), prefixed scaleout_lb_. Default true. */
   processMetrics?: boolean;
@@ -145,6 +181,8 @@ export class LbMetrics {
   private readonly upstreamList: HistogramCell[] = [];
   private readonly transitions = new Map<string, { labels: Labels; n: number }>();
   private readonly watchedGroups = new WeakSet<TargetGroup>();
+  /** Last snapshot of each worker; kept after a worker dies, so counters never go back. */
+  private readonly workers = new Map<string | number, MetricsSnapshot>();
   private runtime: LbRuntime | undefined;
   private syncTimer: NodeJS.Timeout | undefined;
 
@@ -190,6 +228,52 @@ export class LbMetrics {
     }
   }
 
+  /** This process's figures, for a cluster primary (see MetricsSnapshot). */
+  snapshot(): MetricsSnapshot {
+    const hist = (c: HistogramCell) => ({
+      labels: c.labels,
+      counts: [...c.counts],
+      sum: c.sum,
+      count: c.count,
+    });
+    const listeners: MetricsSnapshot['listeners'] = {};
+    for (const [name, l] of this.runtime?.listeners ?? []) {
+      listeners[name] = {
+        retries: l.stats.retries,
+        rejected: l.stats.rejected,
+        upstreamErrors: l.stats.upstreamErrors,
+        active: l.activeConnections,
+        idle: l.idleUpstreamConnections(),
+      };
+    }
+    const connections: MetricsSnapshot['connections'] = {};
+    for (const rt of this.runtime?.groups.values() ?? []) {
+      const g: Record<string, number> = (connections[rt.name] = {});
+      for (const t of rt.group.list()) g[t.id] = t.connections;
+    }
+    const budget = this.retryBudget();
+    return {
+      requests: this.requestCells.map((c) => ({ labels: c.labels, byClass: [...c.byClass] })),
+      durations: this.durationList.map(hist),
+      upstream: this.upstreamList.map(hist),
+      listeners,
+      connections,
+      retryBudget: budget
+        ? { remaining: budget.remaining(Date.now()), exhausted: budget.exhausted }
+        : undefined,
+    };
+  }
+
+  /** A cluster primary: the latest snapshot from worker `id`, added to what /metrics reports. */
+  mergeWorker(id: string | number, snapshot: MetricsSnapshot): void {
+    this.workers.set(id, snapshot);
+  }
+
+  private retryBudget() {
+    for (const l of this.runtime?.listeners.values() ?? []) return l.options.retryBudget;
+    return undefined;
+  }
+
   close(): void {
     if (this.syncTimer) clearInterval(this.syncTimer);
     this.syncTimer = undefined;
@@ -220,6 +304,7 @@ export class LbMetrics {
 
   private defineRequestMetrics(): void {
     const cells = this.requestCells;
+    const workers = this.workers;
     new Counter({
       name: 'scaleout_lb_requests_total',
       help: 'Requests answered, by listener, rule, target group, target and status class',
@@ -227,9 +312,11 @@ export class LbMetrics {
       registers: [this.registry],
       collect() {
         this.reset();
-        for (const cell of cells)
-          cell.byClass.forEach((n, i) => {
-            if (n > 0) this.inc({ ...cell.labels, status_class: STATUS_CLASSES[i]! }, n);
+        // inc() adds up equal label sets, so the workers' rows sum with ours.
+        const rows = [...cells, ...[...workers.values()].flatMap((w) => w.requests)];
+        for (const row of rows)
+          row.byClass.forEach((n, i) => {
+            if (n > 0) this.inc({ ...row.labels, status_class: STATUS_CLASSES[i]! }, n);
           });
       },
     });
@@ -238,14 +325,22 @@ export class LbMetrics {
       'Time from a complete request head to the end of the response, by listener, target group and target',
       ['listener', 'target_group', 'target'],
       this.registry,
-      () => this.durationList,
+      () =>
+        mergeHistograms(
+          this.durationList,
+          [...this.workers.values()].map((w) => w.durations),
+        ),
     );
     new CellHistogram(
       'scaleout_lb_upstream_response_seconds',
       'Time from sending a request to a target to its response head, by target group and target',
       ['target_group', 'target'],
       this.registry,
-      () => this.upstreamList.filter((c) => c.count > 0),
+      () =>
+        mergeHistograms(
+          this.upstreamList,
+          [...this.workers.values()].map((w) => w.upstream),
+        ).filter((c) => c.count > 0),
     );
   }
 
@@ -253,58 +348,70 @@ export class LbMetrics {
     // collect() callbacks get the metric as `this`; these arrows reach the LbMetrics.
     const runtime = () => this.runtime;
     const syncGroups = () => this.syncGroups();
-    const listeners = () => [...(runtime()?.listeners ?? [])];
+    const workers = () => [...this.workers.values()];
+    type ListenerRow = MetricsSnapshot['listeners'][string];
+    /** This process's listeners and every worker's: equal names add up (inc after reset). */
+    const listenerRows = (): Array<[string, ListenerRow]> => [
+      ...[...(runtime()?.listeners ?? [])].map(([name, l]): [string, ListenerRow] => [
+        name,
+        {
+          retries: l.stats.retries,
+          rejected: l.stats.rejected,
+          upstreamErrors: l.stats.upstreamErrors,
+          active: l.activeConnections,
+          idle: l.idleUpstreamConnections(),
+        },
+      ]),
+      ...workers().flatMap((w) => Object.entries(w.listeners)),
+    ];
     const targets = function* () {
       for (const rt of runtime()?.groups.values() ?? [])
         for (const t of rt.group.list()) yield { group: rt.name, t };
     };
-    const listenerCounter = (name: string, help: string, read: (l: HttpListener) => number) =>
-      new Counter({
+    const perListener = (kind: 'counter' | 'gauge', name: string, help: string, key: keyof ListenerRow) => {
+      const config = {
         name,
         help,
         labelNames: ['listener'],
         registers: [this.registry],
-        collect() {
+        collect(this: Counter<string> | Gauge<string>) {
           this.reset();
-          for (const [n, l] of listeners()) this.inc({ listener: n }, read(l));
+          for (const [n, row] of listenerRows()) this.inc({ listener: n }, row[key]);
         },
-      });
-    listenerCounter(
+      };
+      return kind === 'counter' ? new Counter(config) : new Gauge(config);
+    };
+    perListener(
+      'counter',
       'scaleout_lb_retries_total',
       'Requests retried on another target, by listener',
-      (l) => l.stats.retries,
+      'retries',
     );
-    listenerCounter(
+    perListener(
+      'counter',
       'scaleout_lb_rejected_requests_total',
       'Requests refused before routing (malformed, too large, timed out), by listener',
-      (l) => l.stats.rejected,
+      'rejected',
     );
-    listenerCounter(
+    perListener(
+      'counter',
       'scaleout_lb_upstream_errors_total',
       'Failed attempts to a target (connect errors, resets, timeouts), by listener',
-      (l) => l.stats.upstreamErrors,
+      'upstreamErrors',
     );
-    new Gauge({
-      name: 'scaleout_lb_downstream_connections_active',
-      help: 'Open client connections, by listener',
-      labelNames: ['listener'],
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        for (const [n, l] of listeners()) this.set({ listener: n }, l.activeConnections);
-      },
-    });
-    new Gauge({
-      name: 'scaleout_lb_upstream_connections_idle',
-      help: 'Idle keep-alive connections to targets, by listener',
-      labelNames: ['listener'],
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        for (const [n, l] of listeners()) this.set({ listener: n }, l.idleUpstreamConnections());
-      },
-    });
-    const targetGauge = (name: string, help: string, read: (t: Target) => number) =>
+    perListener(
+      'gauge',
+      'scaleout_lb_downstream_connections_active',
+      'Open client connections, by listener',
+      'active',
+    );
+    perListener(
+      'gauge',
+      'scaleout_lb_upstream_connections_idle',
+      'Idle keep-alive connections to targets, by listener',
+      'idle',
+    );
+    const targetGauge = (name: string, help: string, read: (t: Target, group: string) => number) =>
       new Gauge({
         name,
         help,
@@ -312,14 +419,15 @@ export class LbMetrics {
         registers: [this.registry],
         collect() {
           this.reset();
-          for (const { group, t } of targets()) this.set({ target_group: group, target: t.id }, read(t));
+          for (const { group, t } of targets())
+            this.set({ target_group: group, target: t.id }, read(t, group));
         },
       });
     targetGauge('scaleout_lb_target_in_flight', 'Requests in flight to a target', (t) => t.outstanding);
     targetGauge(
       'scaleout_lb_target_connections',
       'Open connections to a target (busy and idle)',
-      (t) => t.connections,
+      (t, group) => workers().reduce((n, w) => n + (w.connections[group]?.[t.id] ?? 0), t.connections),
     );
     targetGauge(
       'scaleout_lb_target_weight',
@@ -361,17 +469,20 @@ export class LbMetrics {
         for (const cell of transitions.values()) this.inc(cell.labels, cell.n);
       },
     });
-    const budget = () => {
-      for (const l of runtime()?.listeners.values() ?? []) return l.options.retryBudget;
-      return undefined;
+    /** Each process has its own retry budget: this one's and the workers', summed. */
+    const budgets = () => {
+      const local = this.retryBudget();
+      return [
+        ...(local ? [{ remaining: local.remaining(Date.now()), exhausted: local.exhausted }] : []),
+        ...workers().flatMap((w) => (w.retryBudget ? [w.retryBudget] : [])),
+      ];
     };
     new Gauge({
       name: 'scaleout_lb_retry_budget_remaining',
-      help: 'Retries the shared retry budget allows right now',
+      help: 'Retries the retry budget allows right now (summed over worker processes)',
       registers: [this.registry],
       collect() {
-        const b = budget();
-        this.set(b ? b.remaining(Date.now()) : 0);
+        this.set(budgets().reduce((n, b) => n + b.remaining, 0));
       },
     });
     new Counter({
@@ -380,7 +491,7 @@ export class LbMetrics {
       registers: [this.registry],
       collect() {
         this.reset();
-        this.inc(budget()?.exhausted ?? 0);
+        this.inc(budgets().reduce((n, b) => n + b.exhausted, 0));
       },
     });
     new Gauge({

@@ -6,6 +6,7 @@ import { request } from 'undici';
 import { AdminConfigError, LbAdmin } from '../../../src/admin/index.js';
 import { configSchema } from '../../../src/config/schema.js';
 import { silentLogger } from '../../../src/core/log.js';
+import { LbMetrics } from '../../../src/lb/metrics.js';
 import { startTargets, stopTargets, type TestTarget } from '../../helpers/http-targets.js';
 import { runCli } from '../../helpers/cli.js';
 import { waitFor } from '../../helpers/lb.js';
@@ -79,6 +80,26 @@ describe('admin API: metrics, access log, token, reload, state file', () => {
     } finally {
       targets[0]!.healthStatus = 200;
     }
+  });
+
+  it("a cluster primary serves the sum of its workers' snapshots", async () => {
+    h = await startHarness(targets);
+    await spread(h.url, 6, '/api/x');
+    const worker = h.admin.metrics!.snapshot();
+    // As sent over IPC: plain JSON.
+    const copy = JSON.parse(JSON.stringify(worker)) as typeof worker;
+    const primary = new LbMetrics({ processMetrics: false });
+    primary.mergeWorker(1, copy);
+    primary.mergeWorker(2, copy);
+    const m = await primary.registry.metrics();
+    const t0 = `target="${targets[0]!.id}"`;
+    assert.equal(sample(m, 'scaleout_lb_requests_total', 'rule="api"', t0, 'status_class="2xx"'), 6);
+    assert.equal(sample(m, 'scaleout_lb_request_duration_seconds_count', t0), 6);
+    assert.equal(sample(m, 'scaleout_lb_request_duration_seconds_bucket', t0, 'le="+Inf"'), 6);
+    assert.equal(sample(m, 'scaleout_lb_upstream_response_seconds_count', t0), 6);
+    assert.equal(sample(m, 'scaleout_lb_retries_total', 'listener="web"'), 0);
+    assert.ok(sample(m, 'scaleout_lb_upstream_connections_idle', 'listener="web"')! >= 2);
+    primary.close();
   });
 
   it('writes one JSON access-log line per request with target, timings, status and reason', async () => {
