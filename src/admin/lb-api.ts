@@ -41,6 +41,7 @@ function isDryRun(req: Request): boolean {
 export function registerLbRoutes(server: AdminHttpServer, runtime: LbRuntime, options: LbApiOptions): void {
   const { log } = options;
   const base = '/api/v1';
+  const fromWorkers = options.metrics ? () => options.metrics!.workerListenerTotals() : undefined;
 
   const group = (name: string): GroupRuntime => {
     const rt = runtime.groups.get(name);
@@ -89,8 +90,8 @@ export function registerLbRoutes(server: AdminHttpServer, runtime: LbRuntime, op
   };
 
   server
-    .route('GET', `${base}/status`, () => ({ body: statusView(runtime, options.stateFile) }))
-    .route('GET', `${base}/listeners`, () => ({ body: { listeners: listenersView(runtime) } }))
+    .route('GET', `${base}/status`, () => ({ body: statusView(runtime, options.stateFile, fromWorkers) }))
+    .route('GET', `${base}/listeners`, () => ({ body: { listeners: listenersView(runtime, fromWorkers) } }))
     .route('GET', `${base}/target-groups`, () => ({
       body: { targetGroups: [...runtime.groups.values()].map(groupView) },
     }))

@@ -75,16 +75,25 @@ export function groupView(rt: GroupRuntime) {
   };
 }
 
-export function listenersView(runtime: LbRuntime) {
+/** Listener counters from worker processes (`--workers N`), when this process does not serve itself. */
+export type WorkerListenerStats = () => Record<
+  string,
+  { retries: number; rejected: number; upstreamErrors: number; active: number; idle: number }
+>;
+
+export function listenersView(runtime: LbRuntime, fromWorkers?: WorkerListenerStats) {
   const config = runtime.config;
+  const workers = fromWorkers?.() ?? {};
   return Object.entries(config?.listeners ?? {}).map(([name, settings]) => {
     const listener = runtime.listeners.get(name);
     const address = runtime.addresses.get(name);
+    const w = workers[name];
     return {
       name,
       protocol: settings.protocol,
       listen: `${settings.listen.host}:${settings.listen.port}`,
-      running: listener !== undefined,
+      running: listener !== undefined || w !== undefined,
+      servedBy: listener ? 'this process' : w ? 'worker processes' : null,
       address: address ? `${address.address}:${address.port}` : null,
       rules: settings.rules.map((r, i) => ({ name: r.name ?? `rule-${i + 1}`, ...r })),
       defaultAction: settings.defaultAction,
@@ -95,14 +104,26 @@ export function listenersView(runtime: LbRuntime) {
             activeConnections: listener.activeConnections,
             idleUpstreamConnections: listener.idleUpstreamConnections(),
           }
-        : null,
+        : w
+          ? {
+              retries: w.retries,
+              rejected: w.rejected,
+              upstreamErrors: w.upstreamErrors,
+              activeConnections: w.active,
+              idleUpstreamConnections: w.idle,
+            }
+          : null,
     };
   });
 }
 
-export function statusView(runtime: LbRuntime, stateFile: string | undefined) {
+export function statusView(
+  runtime: LbRuntime,
+  stateFile: string | undefined,
+  fromWorkers?: WorkerListenerStats,
+) {
   return {
-    listeners: listenersView(runtime),
+    listeners: listenersView(runtime, fromWorkers),
     targetGroups: [...runtime.groups.values()].map(groupView),
     stateFile: { path: stateFile ?? null, error: runtime.state.lastError ?? null },
   };

@@ -104,9 +104,11 @@ export async function lbStatus(
   const now = Date.now();
   for (const l of status.listeners) {
     const rules = [...l.rules.map((r: { name: string }) => r.name), 'default'].join(', ');
-    const stats = l.stats
-      ? `requests ${l.stats.requests}, active connections ${l.stats.activeConnections}, retries ${l.stats.retries}`
-      : 'not running';
+    const stats = !l.stats
+      ? 'not running'
+      : l.stats.requests === undefined
+        ? `served by worker processes: active connections ${l.stats.activeConnections}, retries ${l.stats.retries}`
+        : `requests ${l.stats.requests}, active connections ${l.stats.activeConnections}, retries ${l.stats.retries}`;
     print(`listener ${l.name} (${l.protocol}) on ${l.address ?? l.listen}: rules ${rules}; ${stats}`);
   }
   for (const g of status.targetGroups) {

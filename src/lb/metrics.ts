@@ -269,6 +269,22 @@ export class LbMetrics {
     this.workers.set(id, snapshot);
   }
 
+  /** Per listener, the workers' counters summed (cluster primary; empty otherwise). */
+  workerListenerTotals(): MetricsSnapshot['listeners'] {
+    const totals: MetricsSnapshot['listeners'] = {};
+    for (const w of this.workers.values()) {
+      for (const [name, row] of Object.entries(w.listeners)) {
+        const t = (totals[name] ??= { retries: 0, rejected: 0, upstreamErrors: 0, active: 0, idle: 0 });
+        t.retries += row.retries;
+        t.rejected += row.rejected;
+        t.upstreamErrors += row.upstreamErrors;
+        t.active += row.active;
+        t.idle += row.idle;
+      }
+    }
+    return totals;
+  }
+
   private retryBudget() {
     for (const l of this.runtime?.listeners.values() ?? []) return l.options.retryBudget;
     return undefined;

@@ -99,6 +99,8 @@ describe('admin API: metrics, access log, token, reload, state file', () => {
     assert.equal(sample(m, 'scaleout_lb_upstream_response_seconds_count', t0), 6);
     assert.equal(sample(m, 'scaleout_lb_retries_total', 'listener="web"'), 0);
     assert.ok(sample(m, 'scaleout_lb_upstream_connections_idle', 'listener="web"')! >= 2);
+    // The status view of a primary (no listeners of its own) takes listener counters from the workers.
+    assert.equal(primary.workerListenerTotals().web!.idle, 2 * worker.listeners.web!.idle);
     primary.close();
   });
 
