@@ -11,6 +11,8 @@ import { quickStartConfig } from '../lb/quick-start.js';
 import { availableParallelism } from 'node:os';
 import { isLbWorker, LbPrimary, runLbWorker } from '../lb/cluster.js';
 import { LbRuntime } from '../lb/runtime.js';
+import { LbAdmin } from '../admin/index.js';
+import { registerLbAdmin } from './lb-admin.js';
 import { collect, duration, hostPort, integer } from './options.js';
 
 /** "host:port" or "host:port=weight". */
@@ -54,6 +56,8 @@ interface LbFlags {
   maxAttempts?: number;
   trustedProxy?: string[];
   drainTimeout: number;
+  accessLog?: boolean | string;
+  adminListen?: { host: string; port: number };
   workers?: number;
 }
 
@@ -66,6 +70,9 @@ function configFromFlags(flags: LbFlags): ScaleoutConfig {
   if (!flags.target || flags.target.length === 0)
     throw new Error('at least one --target is required (or --config FILE)');
   return quickStartConfig({
+    admin: flags.adminListen
+      ? { listen: formatHostPort(flags.adminListen.host, flags.adminListen.port) }
+      : undefined,
     listen: flags.listen ?? { host: '127.0.0.1', port: 8080 },
     targets: flags.target,
     targetGroup: defined({
@@ -104,7 +111,7 @@ export function loadConfig(path: string): ScaleoutConfig {
 }
 
 export function registerLb(program: Command): void {
-  program
+  const lb = program
     .command('lb')
     .description('run the HTTP load balancer (quick start with --target, or --config FILE)')
     .option('--config <file>', 'scaleout YAML config file (listeners, rules, target groups)')
@@ -182,6 +189,15 @@ export function registerLb(program: Command): void {
       30_000,
     )
     .option('--workers <n>', 'worker processes (default: the CPUs this process may use)', integer(1, 256))
+    .option(
+      '--access-log [file]',
+      'write a JSON access log line per request, to stdout or FILE (off by default, as in ELB)',
+    )
+    .option(
+      '--admin-listen <host:port>',
+      'serve the admin API and /metrics here (loopback only without a config file)',
+      hostPort,
+    )
     .action(async (flags: LbFlags) => {
       if (isLbWorker()) {
         // A forked worker: config, health and admin changes come from the primary.
@@ -202,10 +218,15 @@ export function registerLb(program: Command): void {
         throw err;
       }
       const workers = flags.workers ?? availableParallelism();
-      const options = { configPath: flags.config, drainTimeoutMs: flags.drainTimeout };
+      const options = {
+        configPath: flags.config,
+        drainTimeoutMs: flags.drainTimeout,
+        accessLog: flags.accessLog ?? config.accessLog,
+      };
       if (workers > 1) await runLoadBalancerCluster(config, workers, options);
       else await runLoadBalancer(config, options);
     });
+  registerLbAdmin(lb);
 }
 
 /** `--workers N`: a primary (health, admin, reloads) and N worker processes sharing the listeners. */
@@ -215,8 +236,19 @@ export async function runLoadBalancerCluster(
   options: RunOptions,
 ): Promise<LbPrimary> {
   const log = options.log ?? createLogger('scaleout-lb');
-  const primary = new LbPrimary(config, { workers, drainTimeoutMs: options.drainTimeoutMs, log });
+  // Workers write their own access log; the primary serves the admin API and everyone's metrics.
+  const admin = new LbAdmin(config, { log, configPath: options.configPath, accessLog: false });
+  const primary = new LbPrimary(config, {
+    workers,
+    drainTimeoutMs: options.drainTimeoutMs,
+    log,
+    onWorkerMetrics: (id, snapshot) => admin.metrics?.mergeWorker(id, snapshot),
+    accessLog: options.accessLog ?? config.accessLog,
+  });
   await primary.start();
+  const adminUrl = await admin.start(primary.runtime);
+  if (adminUrl)
+    console.log(`scaleout lb admin API on ${adminUrl}/api/v1/status, metrics on ${adminUrl}/metrics`);
   const ports = await primary.ready;
   for (const [name, port] of Object.entries(ports)) {
     const l = config.listeners[name]!;
@@ -228,7 +260,10 @@ export async function runLoadBalancerCluster(
   await firstHealthVerdicts(primary.runtime, config);
   printTargets(primary.runtime);
   if (options.configPath) watchConfig(options.configPath, log, (c) => primary.reload(c));
-  onStopSignals(log, options.drainTimeoutMs, () => primary.stop());
+  onStopSignals(log, options.drainTimeoutMs, async () => {
+    await primary.stop();
+    await admin.close();
+  });
   return primary;
 }
 
@@ -262,17 +297,24 @@ export interface RunOptions {
   configPath?: string;
   drainTimeoutMs: number;
   log?: Logger;
+  /** JSON access log: true = stdout, false = off, a string = a file. */
+  accessLog?: boolean | string;
 }
 
 /** Starts the LB, prints what listens where and the targets' health, reloads on SIGHUP/file change. */
 export async function runLoadBalancer(config: ScaleoutConfig, options: RunOptions): Promise<LbRuntime> {
   const log = options.log ?? createLogger('scaleout-lb');
+  const admin = new LbAdmin(config, { log, configPath: options.configPath, accessLog: options.accessLog });
   const runtime = new LbRuntime({
     log,
     stateFile: config.admin?.stateFile,
     drainTimeoutMs: options.drainTimeoutMs,
+    onRequest: admin.onRequest,
   });
   await runtime.apply(config);
+  const adminUrl = await admin.start(runtime);
+  if (adminUrl)
+    console.log(`scaleout lb admin API on ${adminUrl}/api/v1/status, metrics on ${adminUrl}/metrics`);
   for (const [name, address] of runtime.addresses) {
     const l = config.listeners[name]!;
     const url = `http://${formatHostPort(address.address, address.port)}/`;
@@ -281,7 +323,10 @@ export async function runLoadBalancer(config: ScaleoutConfig, options: RunOption
   await firstHealthVerdicts(runtime, config);
   printTargets(runtime);
   if (options.configPath) watchConfig(options.configPath, log, (c) => runtime.apply(c));
-  onStopSignals(log, options.drainTimeoutMs, () => runtime.stop());
+  onStopSignals(log, options.drainTimeoutMs, async () => {
+    await runtime.stop();
+    await admin.close();
+  });
   return runtime;
 }
 

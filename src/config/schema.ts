@@ -13,6 +13,8 @@ export const configSchema = z
     listeners: z.record(z.string(), listenerSchema).default({}),
     targetGroups: z.record(z.string(), targetGroupSchema).default({}),
     admin: adminSchema.optional(),
+    /** The LB's JSON access log: true = stdout, false = off, or a file path. */
+    accessLog: z.union([z.boolean(), z.string().min(1)]).default(false),
     dns: dnsConfigSchema.optional(),
     database: databaseSchema.optional(),
   })

@@ -6,6 +6,8 @@ import type { ScaleoutConfig } from '../config/schema.js';
 import type { HealthState } from '../health/state-machine.js';
 import type { Target } from '../registry/target.js';
 import { LbRuntime, type AdminChange } from './runtime.js';
+import { openAccessLog } from './access-log.js';
+import { LbMetrics, type MetricsSnapshot } from './metrics.js';
 
 // `scaleout lb --workers N` (N > 1): one primary process and N workers (node:cluster; Node 20 has no
 // reusePort, and with cluster the primary keeps the listening socket, so a dying worker loses nothing).
@@ -30,7 +32,10 @@ type ToWorker =
   | { type: 'shutdown' };
 
 type ToPrimary =
-  { type: 'hello' } | { type: 'ready'; ports: Record<string, number> } | { type: 'load'; counts: LoadCounts };
+  | { type: 'hello' }
+  | { type: 'ready'; ports: Record<string, number> }
+  | { type: 'load'; counts: LoadCounts }
+  | { type: 'metrics'; snapshot: MetricsSnapshot };
 
 /** group → target id → requests in flight. */
 type LoadCounts = Record<string, Record<string, number>>;
@@ -42,6 +47,10 @@ export interface PrimaryOptions {
   workers: number;
   drainTimeoutMs: number;
   log: Logger;
+  /** A worker's metrics (about once a second), for the admin API's /metrics. */
+  onWorkerMetrics?: (workerId: number, snapshot: MetricsSnapshot) => void;
+  /** Workers' access log: true = stdout, false = off, a string = a file (shared, appended). */
+  accessLog?: boolean | string;
 }
 
 export class LbPrimary {
@@ -101,7 +110,10 @@ export class LbPrimary {
   }
 
   private fork(): void {
-    const worker = cluster.fork({ SCALEOUT_LB_WORKER: '1' });
+    const worker = cluster.fork({
+      SCALEOUT_LB_WORKER: '1',
+      SCALEOUT_LB_ACCESS_LOG: JSON.stringify(this.options.accessLog ?? false),
+    });
     worker.on('message', (msg: ToPrimary) => this.onMessage(worker, msg));
   }
 
@@ -121,6 +133,8 @@ export class LbPrimary {
     } else if (msg.type === 'load') {
       this.loads.set(worker.id, msg.counts);
       this.sumLoads();
+    } else if (msg.type === 'metrics') {
+      this.options.onWorkerMetrics?.(worker.id, msg.snapshot);
     }
   }
 
@@ -194,13 +208,27 @@ export function isLbWorker(): boolean {
 
 /** The body of a worker process: proxy with the primary's config, health and admin changes. */
 export function runLbWorker(log: Logger, drainTimeoutMs: number): void {
+  const accessLog = JSON.parse(process.env.SCALEOUT_LB_ACCESS_LOG ?? 'false') as boolean | string;
   const secretHex = process.env[STICKY_SECRET_ENV];
+  const metrics = new LbMetrics({ processMetrics: false });
+  const access = openAccessLog(accessLog, log);
   const runtime = new LbRuntime({
     log,
     drainTimeoutMs,
     stickySecret: secretHex ? Buffer.from(secretHex, 'hex') : undefined,
     role: 'worker',
+    onRequest: access
+      ? (listener, record) => {
+          metrics.onRequest(listener, record);
+          access.onRequest(listener, record);
+        }
+      : metrics.onRequest,
   });
+  metrics.attach(runtime);
+  setInterval(
+    () => process.send?.({ type: 'metrics', snapshot: metrics.snapshot() } satisfies ToPrimary),
+    1000,
+  ).unref();
   const reported = new Map<Target, number>();
   let started = false;
 
@@ -245,7 +273,10 @@ export function runLbWorker(log: Logger, drainTimeoutMs: number): void {
         applyAdminChange(runtime, msg.change);
         break;
       case 'shutdown':
-        void runtime.stop().then(() => process.exit(0));
+        void runtime
+          .stop()
+          .then(() => access?.close())
+          .then(() => process.exit(0));
         break;
     }
   });

@@ -10,6 +10,8 @@ export interface QuickStart {
   targetGroup?: Record<string, unknown>;
   /** Any `listeners.<name>` keys besides listen and defaultAction (timeouts, limits, …). */
   listener?: Record<string, unknown>;
+  /** The `admin` section (the admin API and /metrics), if wanted. */
+  admin?: Record<string, unknown>;
 }
 
 /**
@@ -19,6 +21,7 @@ export interface QuickStart {
  */
 export function quickStartConfig(q: QuickStart): ScaleoutConfig {
   return configSchema.parse({
+    ...(q.admin ? { admin: q.admin } : {}),
     listeners: {
       default: {
         ...q.listener,
