@@ -86,6 +86,15 @@ export const ROWS: RowDef[] = [
     },
   },
   ours('ours', 'scaleout lb (node dist/cli.js lb), one process'),
+  {
+    // All cores: a primary and two workers on both CPUs (shared with wrk and the targets on CPU 0, so
+    // read its rps as what 2 workers add on this 2-core box, and its CPU per request across all three).
+    ...ours('ours-workers2', 'scaleout lb --workers 2 on both CPUs', ['--workers', '2']),
+    launch(ctx) {
+      const base = ours('ours-workers2', '', ['--workers', '2']).launch(ctx)!;
+      return { ...base, cpus: '0,1' };
+    },
+  },
 ];
 
 export function findRow(name: string): RowDef | undefined {

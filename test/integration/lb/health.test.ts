@@ -2,33 +2,13 @@ import { afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Agent, request } from 'undici';
 import { startTargets, stopTargets, type TestTarget } from '../../helpers/http-targets.js';
+import { load } from '../../helpers/load.js';
 import { FAST_HEALTH, startLb, waitFor, type TestLb } from '../../helpers/lb.js';
 
 async function get(url: string, agent?: Agent, method = 'GET', body?: string) {
   const res = await request(url, { method, body, dispatcher: agent });
   const text = await res.body.text();
   return { status: res.statusCode, text, target: res.headers['x-target'] as string | undefined };
-}
-
-/** Runs GETs with `concurrency` workers until `durationMs` passes (bounded by `maxRequests`). */
-async function load(url: string, concurrency: number, durationMs: number, maxRequests = 5000) {
-  const agent = new Agent({ connections: concurrency });
-  const statuses = new Map<number, number>();
-  const byTarget = new Map<string, number>();
-  const deadline = Date.now() + durationMs;
-  let sent = 0;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (Date.now() < deadline && sent < maxRequests) {
-        sent++;
-        const r = await get(url, agent).catch(() => ({ status: -1, text: '', target: undefined }));
-        statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
-        if (r.target) byTarget.set(r.target, (byTarget.get(r.target) ?? 0) + 1);
-      }
-    }),
-  );
-  await agent.close();
-  return { statuses, byTarget, sent };
 }
 
 describe('health, failover and timeouts', () => {

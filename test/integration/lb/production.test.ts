@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { configSchema } from '../../../src/config/schema.js';
 import { startTargets, stopTargets, type TestTarget } from '../../helpers/http-targets.js';
+import { load, type LoadResult } from '../../helpers/load.js';
 import { startLb, waitFor, type TestLb } from '../../helpers/lb.js';
 import { startCli } from '../../helpers/cli.js';
 
@@ -17,27 +18,6 @@ async function get(url: string, headers: Record<string, string> = {}, agent?: Ag
     target: res.headers['x-target'] as string | undefined,
     setCookie: res.headers['set-cookie'],
   };
-}
-
-/** GETs from `concurrency` workers until `durationMs` passes or `maxRequests` were sent. */
-async function load(url: string, concurrency: number, durationMs: number, maxRequests: number) {
-  const agent = new Agent({ connections: concurrency });
-  const statuses = new Map<number, number>();
-  const byTarget = new Map<string, number>();
-  const deadline = Date.now() + durationMs;
-  let sent = 0;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (Date.now() < deadline && sent < maxRequests) {
-        sent++;
-        const r = await get(url, {}, agent).catch(() => ({ status: -1, target: undefined }));
-        statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
-        if (r.target) byTarget.set(r.target, (byTarget.get(r.target) ?? 0) + 1);
-      }
-    }),
-  );
-  await agent.close();
-  return { statuses, byTarget, sent };
 }
 
 describe('load balancer in production', () => {
@@ -95,7 +75,7 @@ describe('load balancer in production', () => {
     const early = await load(`${lb.url}/ramp`, 2, 700, 400);
     await new Promise((r) => setTimeout(r, 1400));
     const late = await load(`${lb.url}/ramp`, 2, 700, 400);
-    const share = (r: Awaited<ReturnType<typeof load>>) =>
+    const share = (r: LoadResult) =>
       (r.byTarget.get(String(newcomer.port)) ?? 0) / [...r.byTarget.values()].reduce((a, b) => a + b, 0);
     assert.ok(share(early) < 0.2, `early share ${share(early).toFixed(2)}`);
     assert.ok(
