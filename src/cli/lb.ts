@@ -252,7 +252,7 @@ export async function runLoadBalancerCluster(
   const ports = await primary.ready;
   for (const [name, port] of Object.entries(ports)) {
     const l = config.listeners[name]!;
-    const url = `http://${formatHostPort(l.listen.host, port)}/`;
+    const url = `${l.protocol}://${formatHostPort(l.listen.host, port)}${l.protocol.startsWith('http') ? '/' : ''}`;
     console.log(
       `scaleout lb listening on ${url} (listener ${name}, ${l.rules.length} rules, ${workers} workers)`,
     );
@@ -317,7 +317,7 @@ export async function runLoadBalancer(config: ScaleoutConfig, options: RunOption
     console.log(`scaleout lb admin API on ${adminUrl}/api/v1/status, metrics on ${adminUrl}/metrics`);
   for (const [name, address] of runtime.addresses) {
     const l = config.listeners[name]!;
-    const url = `http://${formatHostPort(address.address, address.port)}/`;
+    const url = `${l.protocol}://${formatHostPort(address.address, address.port)}${l.protocol.startsWith('http') ? '/' : ''}`;
     console.log(`scaleout lb listening on ${url} (listener ${name}, ${l.rules.length} rules)`);
   }
   await firstHealthVerdicts(runtime, config);
