@@ -115,6 +115,10 @@ export class LbPrimary {
       SCALEOUT_LB_ACCESS_LOG: JSON.stringify(this.options.accessLog ?? false),
     });
     worker.on('message', (msg: ToPrimary) => this.onMessage(worker, msg));
+    // IPC errors from a worker that is going away must not crash the primary.
+    worker.on('error', (err) =>
+      this.options.log.debug({ worker: worker.id, err: err.message }, 'worker IPC error'),
+    );
   }
 
   private onMessage(worker: Worker, msg: ToPrimary): void {
@@ -183,7 +187,8 @@ export class LbPrimary {
   }
 
   private send(worker: Worker, msg: ToWorker): void {
-    if (worker.isConnected()) worker.send(msg);
+    // The channel can close between the check and the send (a worker stopping): that is not an error.
+    if (worker.isConnected()) worker.send(msg, undefined, undefined, ignoreSendError);
   }
 
   private broadcast(msg: ToWorker): void {
@@ -200,6 +205,13 @@ function healthMessage(group: string, t: Target): ToWorker {
     reason: t.health.reason,
     detail: t.health.detail,
   };
+}
+
+function ignoreSendError(): void {}
+
+/** Sends to the primary; a primary that is gone (shutting down) is not an error for a worker. */
+function toPrimary(msg: ToPrimary): void {
+  if (process.connected) process.send?.(msg, undefined, undefined, ignoreSendError);
 }
 
 export function isLbWorker(): boolean {
@@ -225,10 +237,7 @@ export function runLbWorker(log: Logger, drainTimeoutMs: number): void {
       : metrics.onRequest,
   });
   metrics.attach(runtime);
-  setInterval(
-    () => process.send?.({ type: 'metrics', snapshot: metrics.snapshot() } satisfies ToPrimary),
-    1000,
-  ).unref();
+  setInterval(() => toPrimary({ type: 'metrics', snapshot: metrics.snapshot() }), 1000).unref();
   const reported = new Map<Target, number>();
   let started = false;
 
@@ -242,7 +251,7 @@ export function runLbWorker(log: Logger, drainTimeoutMs: number): void {
         reported.set(t, local);
       }
     }
-    process.send?.({ type: 'load', counts } satisfies ToPrimary);
+    toPrimary({ type: 'load', counts });
   };
   setInterval(reportLoad, LOAD_REPORT_MS).unref();
 
@@ -253,7 +262,7 @@ export function runLbWorker(log: Logger, drainTimeoutMs: number): void {
           if (started) return;
           started = true;
           const ports = Object.fromEntries([...runtime.addresses].map(([name, a]) => [name, a.port]));
-          process.send?.({ type: 'ready', ports } satisfies ToPrimary);
+          toPrimary({ type: 'ready', ports });
         });
         break;
       case 'health':
@@ -280,7 +289,7 @@ export function runLbWorker(log: Logger, drainTimeoutMs: number): void {
         break;
     }
   });
-  process.send?.({ type: 'hello' } satisfies ToPrimary);
+  toPrimary({ type: 'hello' });
   // A worker stops when the primary tells it to, not on the terminal's signals.
   process.on('SIGINT', () => {});
   process.on('SIGTERM', () => {});

@@ -24,6 +24,8 @@ describe('scaleout lb (the command)', () => {
         '127.0.0.1:1',
         '--health-path',
         '/healthz',
+        '--drain-timeout',
+        '2s',
       ],
       { SCALEOUT_LOG_LEVEL: 'warn' },
     );

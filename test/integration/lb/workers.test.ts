@@ -37,6 +37,8 @@ describe('--workers 2', () => {
         '/healthz',
         '--health-interval',
         '200ms',
+        '--drain-timeout',
+        '2s',
       ],
       { SCALEOUT_LOG_LEVEL: 'info' },
     );
