@@ -122,7 +122,10 @@ export class LbPrimary {
   }
 
   private onMessage(worker: Worker, msg: ToPrimary): void {
-    if (msg.type === 'hello') {
+    if (msg.type === 'hello' && this.stopping) {
+      // A replacement forked just before shutdown missed the broadcast: tell it now.
+      this.send(worker, { type: 'shutdown' });
+    } else if (msg.type === 'hello') {
       // The worker listens for messages now (anything sent before 'hello' could be lost).
       this.send(worker, { type: 'config', config: this.config });
       for (const [group, rt] of this.runtime.groups) {

@@ -37,8 +37,6 @@ describe('--workers 2', () => {
         '/healthz',
         '--health-interval',
         '200ms',
-        '--drain-timeout',
-        '2s',
       ],
       { SCALEOUT_LOG_LEVEL: 'info' },
     );
@@ -47,7 +45,11 @@ describe('--workers 2', () => {
     await cli.waitFor(/target 127\.0\.0\.1:\d+ .*healthy/);
   });
   after(async () => {
+    // Regression: a replacement worker forked just before SIGTERM missed the shutdown message, so the
+    // primary waited out the whole 30 s drain timeout. Idle workers must stop at once.
+    const stopping = Date.now();
     assert.equal(await cli.stop('SIGTERM'), 0);
+    assert.ok(Date.now() - stopping < 10_000, `stop took ${Date.now() - stopping} ms`);
     assert.ok(await waitFor(() => childPids(cli.child.pid!).length === 0, 1000), 'no worker left behind');
     await stopTargets(targets);
   });
