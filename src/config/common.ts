@@ -1,18 +1,18 @@
 // zod building blocks shared by every section of the scaleout config file.
 import { isIP, isIPv4 } from 'node:net';
 import { z } from 'zod';
+import { parseDuration } from '../core/net.js';
 import { parseHostPort } from '../core/types.js';
 
 /** A duration: a number of milliseconds, or "500ms", "2s", "5m", "1h". Parsed to milliseconds. */
 export const duration = z.union([z.number().int().min(0), z.string()]).transform((value, ctx) => {
   if (typeof value === 'number') return value;
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(value.trim());
-  if (!m) {
+  const ms = parseDuration(value);
+  if (ms === undefined) {
     ctx.addIssue({ code: 'custom', message: `"${value}" is not a duration (e.g. 500ms, 2s, 5m, 1h)` });
     return z.NEVER;
   }
-  const scale = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
-  return Math.round(Number(m[1]) * scale);
+  return ms;
 });
 
 export const hostPort = z.string().transform((value, ctx) => {

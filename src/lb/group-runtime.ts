@@ -7,7 +7,7 @@ import { ActiveHealthChecker, type HealthCheckConfig } from '../health/active.js
 import { PassiveHealth } from '../health/passive.js';
 import type { Target } from '../registry/target.js';
 import { TargetGroup } from '../registry/target-group.js';
-import type { RequestHead } from './http/head-parser.js';
+import { headerValues, type RequestHead } from './http/head-parser.js';
 import { findCookie, StickyCookieCodec } from './sticky.js';
 
 /** Where a hash-based algorithm takes its key from. */
@@ -19,13 +19,6 @@ export function parseHashOn(value: string): HashOn {
   const m = /^(header|cookie):(.+)$/.exec(value);
   if (!m) throw new Error(`hash key "${value}": expected source-ip, header:NAME or cookie:NAME`);
   return m[1] === 'header' ? { kind: 'header', name: m[2]! } : { kind: 'cookie', name: m[2]! };
-}
-
-export function headerValues(head: RequestHead, lowerName: string): string[] {
-  const out: string[] = [];
-  const h = head.headers;
-  for (let i = 0; i < h.length; i += 2) if (h[i]!.toLowerCase() === lowerName) out.push(h[i + 1]!);
-  return out;
 }
 
 function hashKeyFunction(hashOn: HashOn): (head: RequestHead, clientIp: string) => string | undefined {

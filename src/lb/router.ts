@@ -1,5 +1,5 @@
-import net from 'node:net';
-import type { RequestHead } from './http/head-parser.js';
+import { addressMatcher } from '../core/net.js';
+import { headerValues, type RequestHead } from './http/head-parser.js';
 import type { MatchSettings, RuleSettings } from '../config/lb-schema.js';
 
 // Listener rules compiled into plain predicates once per config, so a request is routed without
@@ -31,13 +31,6 @@ function wildcard(pattern: string, flags = ''): RegExp {
     .replace(/\*/g, '.*')
     .replace(/\?/g, '.');
   return new RegExp(`^${body}$`, flags);
-}
-
-function headerValues(head: RequestHead, lowerName: string): string[] {
-  const out: string[] = [];
-  const h = head.headers;
-  for (let i = 0; i < h.length; i += 2) if (h[i]!.toLowerCase() === lowerName) out.push(h[i + 1]!);
-  return out;
 }
 
 /** The path part of the request target (origin-form), or of an absolute URI. */
@@ -88,17 +81,8 @@ function compileMatch(match: MatchSettings): (head: RequestHead, clientIp: strin
     }
   }
   if (match.sourceCidrs) {
-    const list = new net.BlockList();
-    for (const entry of match.sourceCidrs) {
-      const [addr, bits] = entry.split('/');
-      const type = net.isIPv6(addr!) ? 'ipv6' : 'ipv4';
-      if (bits === undefined) list.addAddress(addr!, type);
-      else list.addSubnet(addr!, Number(bits), type);
-    }
-    tests.push((_head, ip) => {
-      const v4 = ip.startsWith('::ffff:') ? ip.slice(7) : ip;
-      return list.check(v4, net.isIPv6(v4) ? 'ipv6' : 'ipv4');
-    });
+    const fromSource = addressMatcher(match.sourceCidrs);
+    tests.push((_head, ip) => fromSource(ip));
   }
   return (head, ip) => tests.every((t) => t(head, ip));
 }

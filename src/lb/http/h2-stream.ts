@@ -7,7 +7,7 @@ import { redirectLocation } from '../router.js';
 import { ChunkedScanner } from './chunked.js';
 import { buildUpstreamRequestHead } from './forward-head.js';
 import { HOP_BY_HOP, type RequestHead, type ResponseHead } from './head-parser.js';
-import { pickWeighted, type SessionContext } from './session.js';
+import { IDEMPOTENT, pickWeighted, type SessionContext } from './session.js';
 import type { UpstreamConnection, UpstreamOwner } from './upstream.js';
 
 // HTTP/2 from clients on https listeners, HTTP/1.1 to targets (as ALB does by default). Each h2 stream
@@ -229,7 +229,7 @@ export class H2Exchange implements UpstreamOwner {
       this.stream.close(2 /* INTERNAL_ERROR */);
       return;
     }
-    const idempotent = ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE'].includes(this.head.method);
+    const idempotent = IDEMPOTENT.has(this.head.method);
     if (!timedOut && !conn.responseStarted && idempotent && this.bodyDone && this.head.contentLength <= 0) {
       if (this.ctx.retryBudget.tryRetry(this.ctx.sweeper.now))
         return this.tryNext(502, 'the target closed the connection');

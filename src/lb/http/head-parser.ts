@@ -290,3 +290,11 @@ export const HOP_BY_HOP = new Set([
   'proxy-authenticate',
   'proxy-authorization',
 ]);
+
+/** Every value of a header (lower-case name) in a parsed request. */
+export function headerValues(head: RequestHead, lowerName: string): string[] {
+  const out: string[] = [];
+  const h = head.headers;
+  for (let i = 0; i < h.length; i += 2) if (h[i]!.toLowerCase() === lowerName) out.push(h[i + 1]!);
+  return out;
+}

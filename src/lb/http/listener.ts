@@ -5,6 +5,7 @@ import type { CertificateStore } from '../certificates.js';
 import { H2Exchange } from './h2-stream.js';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../../core/log.js';
+import { addressMatcher } from '../../core/net.js';
 import type { Target } from '../../registry/target.js';
 import type { GroupRuntime } from '../group-runtime.js';
 import type { RetryBudget } from '../retry-budget.js';
@@ -39,22 +40,6 @@ export interface HttpListenerOptions {
   tls?: { certificates: CertificateStore; http2: boolean };
 }
 
-function trustedMatcher(entries: string[]): (ip: string) => boolean {
-  if (entries.length === 0) return () => false;
-  const list = new net.BlockList();
-  for (const entry of entries) {
-    const [addr, bits] = entry.split('/');
-    if (!net.isIP(addr!)) throw new Error(`trusted proxy "${entry}" is not an IP address or CIDR`);
-    const type = net.isIPv6(addr!) ? 'ipv6' : 'ipv4';
-    if (bits === undefined) list.addAddress(addr!, type);
-    else list.addSubnet(addr!, Number(bits), type);
-  }
-  return (ip) => {
-    const v4 = ip.startsWith('::ffff:') ? ip.slice(7) : ip;
-    return list.check(v4, net.isIPv6(v4) ? 'ipv6' : 'ipv4');
-  };
-}
-
 /** An HTTP/1.1 listener: accepts client connections and proxies their requests by its rules. */
 export class HttpListener {
   readonly server: net.Server;
@@ -64,22 +49,12 @@ export class HttpListener {
   private upstreamOptions: UpstreamOptions;
 
   constructor(readonly options: HttpListenerOptions) {
-    const pools = this.pools;
     const sweeper = this.sweeper;
-    // eslint-disable-next-line @typescript-eslint/no-this-alias -- poolFor is called with ctx as `this`
-    const self = this;
     this.upstreamOptions = options.upstream;
     this.ctx = {
       router: options.router,
       groups: options.groups,
-      poolFor(target: Target): UpstreamPool {
-        let pool = pools.get(target);
-        if (!pool) {
-          pool = new UpstreamPool(target, self.upstreamOptions, sweeper);
-          pools.set(target, pool);
-        }
-        return pool;
-      },
+      poolFor: (target) => this.poolFor(target),
       sweeper,
       retryBudget: options.retryBudget,
       limits: options.limits,
@@ -87,7 +62,7 @@ export class HttpListener {
       maxAttempts: options.maxAttempts,
       proto: options.tls ? 'https' : 'http',
       listenerPort: options.port,
-      isTrustedPeer: trustedMatcher(options.trustedProxies),
+      isTrustedPeer: addressMatcher(options.trustedProxies),
       stats: newProxyStats(),
       onRequest: options.onRequest,
       log: options.log,
@@ -145,6 +120,16 @@ export class HttpListener {
     return n;
   }
 
+  /** The keep-alive pool of a target, made on first use. */
+  private poolFor(target: Target): UpstreamPool {
+    let pool = this.pools.get(target);
+    if (!pool) {
+      pool = new UpstreamPool(target, this.upstreamOptions, this.sweeper);
+      this.pools.set(target, pool);
+    }
+    return pool;
+  }
+
   /** Swaps rules and target groups atomically (config reload): the next request uses the new ones. */
   update(router: Router, groups: ReadonlyMap<string, GroupRuntime>): void {
     this.ctx.router = router;
@@ -157,7 +142,7 @@ export class HttpListener {
     this.ctx.limits = options.limits;
     this.ctx.timeouts = options.timeouts;
     this.ctx.maxAttempts = options.maxAttempts;
-    this.ctx.isTrustedPeer = trustedMatcher(options.trustedProxies);
+    this.ctx.isTrustedPeer = addressMatcher(options.trustedProxies);
     this.ctx.onRequest = options.onRequest;
     this.upstreamOptions = options.upstream;
     for (const pool of this.pools.values()) pool.options = options.upstream;

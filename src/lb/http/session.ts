@@ -119,7 +119,8 @@ function withoutHeader(headers: string[], lowerName: string): string[] {
   return out;
 }
 
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+/** Methods safe to send twice (RFC 9110 §9.2.2). */
+export const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
 const enum Phase {
   /** Waiting for (the rest of) a request head. */
@@ -143,6 +144,8 @@ export class ClientSession implements UpstreamOwner, Expirable {
   private phase = Phase.Head;
   private pending: Buffer | undefined;
   private readonly clientIp: string;
+  /** host:port the client connected to: the Host for HTTP/1.0 requests that send none. */
+  private readonly localHost: string;
 
   // The request in progress.
   private req: RequestHead | undefined;
@@ -180,6 +183,7 @@ export class ClientSession implements UpstreamOwner, Expirable {
     private readonly ctx: SessionContext,
   ) {
     this.clientIp = socket.remoteAddress ?? '';
+    this.localHost = formatHostPort(socket.localAddress ?? '127.0.0.1', socket.localPort ?? 80);
     ctx.sessions.add(this);
     ctx.sweeper.add(this);
     this.deadline = ctx.sweeper.after(ctx.timeouts.idleMs);
@@ -292,7 +296,7 @@ export class ClientSession implements UpstreamOwner, Expirable {
       proto: this.ctx.proto,
       listenerPort: this.ctx.listenerPort,
       trustedPeer: this.ctx.isTrustedPeer(this.clientIp),
-      defaultHost: formatHostPort(this.socket.localAddress ?? '127.0.0.1', this.socket.localPort ?? 80),
+      defaultHost: this.localHost,
     });
     this.startedAt = performance.now();
     this.upstreamMs = -1;
