@@ -25,6 +25,8 @@ export class TestTarget {
   healthStatus = 200;
   /** Reset the connection instead of answering ordinary requests. */
   resetRequests = false;
+  /** A Set-Cookie header for ordinary responses (an application's own session cookie). */
+  setCookie: string | undefined;
   private server: http.Server | undefined;
   private readonly sockets = new Set<net.Socket>();
 
@@ -111,7 +113,11 @@ export class TestTarget {
       }
       const answer = () => {
         if (res.destroyed) return;
-        res.writeHead(this.status, { 'content-type': 'text/plain', 'x-target': String(this.port) });
+        res.writeHead(this.status, {
+          'content-type': 'text/plain',
+          'x-target': String(this.port),
+          ...(this.setCookie ? { 'set-cookie': this.setCookie } : {}),
+        });
         res.end(`target ${this.port} ${req.method} ${req.url} body=${bodyBytes}\n`);
       };
       if (this.delayMs > 0) setTimeout(answer, this.delayMs);

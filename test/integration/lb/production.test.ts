@@ -53,14 +53,25 @@ describe('load balancer in production', () => {
     assert.match(String(moved.setCookie), /SCALEOUT_STICKY=/);
   });
 
-  it('app-cookie stickiness follows the application cookie', async () => {
-    targets = await startTargets(2);
+  it('app-cookie stickiness pins a client once the application sets its cookie', async () => {
+    targets = await startTargets(3);
     lb = await startLb(targets, {
       targetGroup: { stickiness: { type: 'app-cookie', cookieName: 'SESSION' } },
     });
-    // Our test targets never set SESSION, so no LB cookie is issued.
-    const r = await get(`${lb.url}/a`);
-    assert.equal(r.setCookie, undefined);
+    // No application cookie in the response: the LB sets none either.
+    assert.equal((await get(`${lb.url}/a`)).setCookie, undefined);
+    for (const t of targets) t.setCookie = 'SESSION=abc; Path=/';
+    const first = await get(`${lb.url}/login`);
+    const cookies = ([] as string[]).concat(first.setCookie ?? []);
+    const lbCookie = cookies.find((c) => c.startsWith('SCALEOUT_APP_STICKY='));
+    assert.ok(lbCookie, `cookies: ${cookies.join(' | ')}`);
+    assert.ok(
+      cookies.some((c) => c.startsWith('SESSION=abc')),
+      'the application cookie passes through',
+    );
+    const pinned = `SESSION=abc; ${lbCookie.split(';')[0]}`;
+    for (let i = 0; i < 9; i++)
+      assert.equal((await get(`${lb.url}/cart`, { cookie: pinned })).target, first.target);
   });
 
   it('slow start: a recovered target gets a rising share', async () => {

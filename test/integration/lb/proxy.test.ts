@@ -143,6 +143,26 @@ describe('HTTP proxying', () => {
   });
 });
 
+describe('trusted proxies', () => {
+  it('keeps and extends X-Forwarded-* from a trusted peer', async () => {
+    const targets = await startTargets(1);
+    const lb = await startLb(targets, { listener: { trustedProxies: ['127.0.0.0/8'] } });
+    try {
+      const res = await request(`${lb.url}/via-proxy`, {
+        headers: { 'x-forwarded-for': '6.6.6.6', 'x-forwarded-proto': 'https', 'x-forwarded-port': '443' },
+      });
+      await res.body.text();
+      const seen = targets[0]!.traffic().find((r) => r.url === '/via-proxy')!;
+      assert.equal(seen.headers['x-forwarded-for'], '6.6.6.6, 127.0.0.1');
+      assert.equal(seen.headers['x-forwarded-proto'], 'https');
+      assert.equal(seen.headers['x-forwarded-port'], '443');
+    } finally {
+      await lb.stop();
+      await stopTargets(targets);
+    }
+  });
+});
+
 describe('HTTP/1.0 clients and chunked responses', () => {
   it('gets the body without chunk framing, ended by close', async () => {
     const targets = await startTargets(1);
