@@ -8,7 +8,7 @@ import type { AlgorithmName } from '../balancing/types.js';
 import { TargetGroup } from '../registry/target-group.js';
 import { Target } from '../registry/target.js';
 import { Backend } from './backend.js';
-import { endpointFromUrl, type DatabaseConfig } from './config.js';
+import { clusterSpecs, endpointFromUrl, type ClusterSpec, type DatabaseConfig } from './config.js';
 import { formatLsn, insertLsnToRecordEnd, parseLsn } from './lsn.js';
 import type { DbMetrics } from './metrics.js';
 import { ServerConnection } from './server-connection.js';
@@ -30,11 +30,15 @@ export class Cluster {
   private lsnWaiters: { resolve: (l: bigint) => void; reject: (e: Error) => void }[] = [];
   private lsnQueryRunning = false;
 
+  readonly spec: ClusterSpec;
+
   constructor(
     readonly config: DatabaseConfig,
     private readonly metrics: DbMetrics,
     private readonly log: Logger,
+    spec?: ClusterSpec,
   ) {
+    this.spec = spec ?? clusterSpecs(config)[0]!;
     const thresholds = {
       healthyThreshold: config.healthy_threshold,
       unhealthyThreshold: config.unhealthy_threshold,
@@ -45,7 +49,7 @@ export class Cluster {
       acquireTimeoutMs: config.acquire_timeout_ms,
       applicationName: APPLICATION_NAME,
     };
-    const primaryEndpoint = endpointFromUrl(config.primary, 'primary');
+    const primaryEndpoint = endpointFromUrl(this.spec.primary, 'primary');
     const primaryTarget = new Target(
       { id: primaryEndpoint.id, host: primaryEndpoint.host, port: primaryEndpoint.port, weight: 1 },
       thresholds,
@@ -56,7 +60,7 @@ export class Cluster {
       createBalancer<Target>(config.algorithm as AlgorithmName),
       thresholds,
     );
-    for (const url of config.replicas) {
+    for (const url of this.spec.replicas) {
       const ep = endpointFromUrl(url, 'replica');
       const target = this.group.register({ id: ep.id, host: ep.host, port: ep.port, weight: 1 });
       const backend = new Backend(ep, target, poolOptions);

@@ -24,11 +24,54 @@ const hostPort = z.string().refine((v) => {
   }
 }, 'must be host:port');
 
+/** Column types the shard key may have; each hashes as PostgreSQL's hash partitioning does. */
+export const SHARD_KEY_TYPES = ['bigint', 'int', 'smallint', 'text', 'uuid'] as const;
+export type ShardKeyType = (typeof SHARD_KEY_TYPES)[number];
+
+/** A table name as written in SQL: `name` or `schema.name` (unquoted identifiers are lower-cased). */
+const tableName = z
+  .string()
+  .regex(/^[A-Za-z_][\w$]*(\.[A-Za-z_][\w$]*)?$/, 'must be a table name, optionally schema-qualified')
+  .transform((v) => v.toLowerCase());
+
+const shardSchema = z
+  .object({
+    /** Shown in logs, /status and EXPLAIN ROUTE; defaults to "shard<index>". */
+    name: z.string().min(1).optional(),
+    primary: postgresUrl,
+    replicas: z.array(postgresUrl).default([]),
+  })
+  .strict();
+
+const shardedTableSchema = z
+  .object({
+    table: tableName,
+    /** The shard-key column. */
+    key: z
+      .string()
+      .regex(/^[A-Za-z_][\w$]*$/, 'must be a column name')
+      .transform((v) => v.toLowerCase()),
+    /** The key column's type: decides the hash function (as PARTITION BY HASH does). */
+    type: z.enum(SHARD_KEY_TYPES),
+  })
+  .strict();
+
 export const databaseSchema = z
   .object({
     listen: hostPort.default('127.0.0.1:6432'),
-    primary: postgresUrl,
+    /** Unsharded: the one cluster (primary + replicas). Leave out when `shards` is given. */
+    primary: postgresUrl.optional(),
     replicas: z.array(postgresUrl).default([]),
+    /** Sharded: one cluster per shard, in shard order (shard i = hash remainder i). */
+    shards: z.array(shardSchema).min(1).optional(),
+    /** Tables split over the shards by the hash of their key column. */
+    sharded_tables: z.array(shardedTableSchema).default([]),
+    /** Tables copied on every shard: reads go to any one shard, writes to all of them. */
+    reference_tables: z.array(tableName).default([]),
+    /** Where every other table lives. */
+    default_shard: z.number().int().min(0).default(0),
+    /** Allow transactions that write on several shards, committed with PREPARE TRANSACTION (needs max_prepared_transactions > 0 on every primary). */
+    two_phase_commit: z.boolean().default(false),
     pool_mode: z.enum(['transaction', 'session']).default('transaction'),
     /** Server connections per server (primary and each replica). */
     pool_size: z.number().int().min(1).max(10_000).default(20),
@@ -74,6 +117,35 @@ export const databaseSchema = z
   .refine((d) => d.auth === 'trust' || d.users.length > 0, {
     message: 'auth md5/scram-sha-256 needs at least one entry under users',
     path: ['users'],
+  })
+  .superRefine((d, ctx) => {
+    const issue = (path: (string | number)[], message: string): void =>
+      ctx.addIssue({ code: 'custom', path, message });
+    if (!d.shards) {
+      if (!d.primary) issue(['primary'], 'required (or give shards: for a sharded setup)');
+      if (d.sharded_tables.length > 0) issue(['sharded_tables'], 'needs shards:');
+      if (d.reference_tables.length > 0) issue(['reference_tables'], 'needs shards:');
+      return;
+    }
+    if (d.primary) issue(['primary'], 'give either primary (unsharded) or shards, not both');
+    if (d.replicas.length > 0) issue(['replicas'], 'with shards:, list replicas under each shard');
+    if (d.default_shard >= d.shards.length)
+      issue(['default_shard'], `must be below the number of shards (${d.shards.length})`);
+    const seen = new Set<string>();
+    d.sharded_tables.forEach((t, i) => {
+      if (seen.has(t.table)) issue(['sharded_tables', i, 'table'], `"${t.table}" is listed twice`);
+      seen.add(t.table);
+    });
+    d.reference_tables.forEach((t, i) => {
+      if (seen.has(t)) issue(['reference_tables', i], `"${t}" is also listed elsewhere`);
+      seen.add(t);
+    });
+    const names = new Set<string>();
+    d.shards.forEach((s, i) => {
+      const name = s.name ?? `shard${i}`;
+      if (names.has(name)) issue(['shards', i, 'name'], `"${name}" is used twice`);
+      names.add(name);
+    });
   });
 
 export type DatabaseConfig = z.infer<typeof databaseSchema>;
@@ -123,4 +195,21 @@ export function endpointFromUrl(url: string, role: 'primary' | 'replica'): Serve
     database: decodeURIComponent(u.pathname.replace(/^\//, '')) || user,
     role,
   };
+}
+
+/** One cluster the proxy routes to: the single cluster of an unsharded setup, or one shard. */
+export interface ClusterSpec {
+  readonly name: string;
+  readonly primary: string;
+  readonly replicas: string[];
+}
+
+/** The clusters of a configuration, in shard order (one entry when unsharded). */
+export function clusterSpecs(config: DatabaseConfig): ClusterSpec[] {
+  if (!config.shards) return [{ name: 'main', primary: config.primary!, replicas: config.replicas }];
+  return config.shards.map((s, i) => ({
+    name: s.name ?? `shard${i}`,
+    primary: s.primary,
+    replicas: s.replicas,
+  }));
 }
