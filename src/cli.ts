@@ -6,6 +6,8 @@ import { registerDemo } from './cli/demo.js';
 import { registerConfig } from './cli/config.js';
 import { registerDns } from './cli/dns.js';
 import { registerDbProxy } from './cli/db-proxy.js';
+import { registerDashboard } from './cli/dashboard.js';
+import { registerDemoApp } from './cli/demo-app.js';
 import { VERSION } from './version.js';
 
 const program = new Command('scaleout')
@@ -16,7 +18,9 @@ const program = new Command('scaleout')
 registerLb(program);
 registerDns(program);
 registerDbProxy(program);
+registerDashboard(program);
 registerDemo(program);
+registerDemoApp(program);
 registerConfig(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
