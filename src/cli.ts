@@ -6,6 +6,7 @@ import { registerDemo } from './cli/demo.js';
 import { registerConfig } from './cli/config.js';
 import { registerDns } from './cli/dns.js';
 import { registerDbProxy } from './cli/db-proxy.js';
+import { registerDashboard } from './cli/dashboard.js';
 import { registerDemoApp } from './cli/demo-app.js';
 import { VERSION } from './version.js';
 
@@ -17,6 +18,7 @@ const program = new Command('scaleout')
 registerLb(program);
 registerDns(program);
 registerDbProxy(program);
+registerDashboard(program);
 registerDemo(program);
 registerDemoApp(program);
 registerConfig(program);
