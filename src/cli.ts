@@ -8,6 +8,9 @@ import { registerDns } from './cli/dns.js';
 import { registerDbProxy } from './cli/db-proxy.js';
 import { registerDashboard } from './cli/dashboard.js';
 import { registerDemoApp } from './cli/demo-app.js';
+import { registerUp } from './cli/up.js';
+import { registerDown } from './cli/down.js';
+import { registerScale } from './cli/scale.js';
 import { VERSION } from './version.js';
 
 const program = new Command('scaleout')
@@ -22,6 +25,9 @@ registerDashboard(program);
 registerDemo(program);
 registerDemoApp(program);
 registerConfig(program);
+registerUp(program);
+registerDown(program);
+registerScale(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   console.error(`scaleout: ${err instanceof Error ? err.message : String(err)}`);

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { databaseSchema } from '../db/config.js';
 import { dnsConfigSchema } from '../dns/config.js';
 import { adminSchema, listenerSchema, targetGroupSchema } from './lb-schema.js';
+import { topologySchema } from './topology-schema.js';
 
 function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
@@ -17,6 +18,8 @@ export const configSchema = z
     accessLog: z.union([z.boolean(), z.string().min(1)]).default(false),
     dns: dnsConfigSchema.optional(),
     database: databaseSchema.optional(),
+    /** What `scaleout up` runs on this machine. */
+    topology: topologySchema.optional(),
   })
   .strict()
   .superRefine((config, ctx) => {
