@@ -28,6 +28,8 @@ interface DnsCliOptions {
   healthTimeout?: number;
   healthyThreshold?: number;
   unhealthyThreshold?: number;
+  followLb?: string;
+  lbAdmin: string[];
   failOpenThreshold?: number;
   drainGrace?: number;
   rrlRate?: number;
@@ -88,8 +90,10 @@ function parseRecordFlag(
   if (tokens[i]?.toUpperCase() === 'IN') i++;
   const type = tokens[i++]?.toUpperCase();
   if (type !== 'A' && type !== 'AAAA') return { record: spec, name };
-  const primary: Array<{ address: string; weight: number }> = [];
-  const secondary: Array<{ address: string; weight: number }> = [];
+  type Entry = { address: string; weight: number; lbAdmin?: string };
+  const primary: Entry[] = [];
+  const secondary: Entry[] = [];
+  const admins = lbAdminMap(opts);
   let target = primary;
   for (const tok of tokens.slice(i)) {
     if (tok === '|') {
@@ -97,12 +101,16 @@ function parseRecordFlag(
       continue;
     }
     const [address, weight] = tok.split('=');
-    target.push({ address: address!, weight: weight === undefined ? 1 : Number(weight) });
+    const entry: Entry = { address: address!, weight: weight === undefined ? 1 : Number(weight) };
+    const lbAdmin = admins.get(address!);
+    if (lbAdmin) entry.lbAdmin = lbAdmin;
+    target.push(entry);
   }
   const policy = (opts.policy ?? (secondary.length ? 'failover' : 'simple')) as RecordSetInput['policy'];
   const set: RecordSetInput = { name, type, policy, addresses: primary };
   if (secondary.length) set.secondary = secondary;
   if (ttl !== undefined) set.ttl = ttl;
+  if (opts.followLb !== undefined) set.followLb = { targetGroup: opts.followLb };
   if (opts.healthPort !== undefined) {
     const protocol = opts.healthProtocol ?? (opts.healthPath ? 'http' : 'tcp');
     set.healthCheck = {
@@ -116,6 +124,22 @@ function parseRecordFlag(
     };
   }
   return { set, name };
+}
+
+/** --lb-admin ADDRESS=URL flags as a map; each needs --follow-lb. */
+function lbAdminMap(opts: DnsCliOptions): Map<string, string> {
+  const map = new Map<string, string>();
+  for (const flag of opts.lbAdmin) {
+    const eq = flag.indexOf('=');
+    if (eq <= 0)
+      throw new ConfigError(
+        `--lb-admin "${flag}": expected ADDRESS=URL, e.g. 127.0.0.2=http://127.0.0.1:9901`,
+      );
+    map.set(flag.slice(0, eq), flag.slice(eq + 1));
+  }
+  if (map.size > 0 && opts.followLb === undefined)
+    throw new ConfigError('--lb-admin needs --follow-lb (the LB target group to follow)');
+  return map;
 }
 
 /** Merges the config file's `dns:` section with the flags into one input for the schema. */
@@ -228,6 +252,16 @@ export function registerDns(program: Command): void {
     .option('--health-timeout <ms>', 'health-check timeout (default 1000)', int)
     .option('--healthy-threshold <n>', 'consecutive passes to become healthy (default 2)', int)
     .option('--unhealthy-threshold <n>', 'consecutive failures to become unhealthy (default 2)', int)
+    .option(
+      '--follow-lb <group>',
+      "take each address's health from this target group of the LB at that address (with --lb-admin)",
+    )
+    .option(
+      '--lb-admin <address=url>',
+      'the admin API of the LB at ADDRESS, e.g. 127.0.0.2=http://127.0.0.1:9901 (repeat)',
+      collect,
+      [],
+    )
     .option(
       '--fail-open-threshold <fraction>',
       'answer with all addresses when fewer than this share is up (default 0.5)',

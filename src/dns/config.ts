@@ -31,8 +31,26 @@ const hostPort = z.string().refine(
 
 const addressEntry = z.union([
   z.string(),
-  z.object({ address: z.string(), weight: z.number().int().min(1).max(1000).default(1) }).strict(),
+  z
+    .object({
+      address: z.string(),
+      weight: z.number().int().min(1).max(1000).default(1),
+      /** With the record set's followLb: base URL of the admin API of the LB at this address. */
+      lbAdmin: z.url({ protocol: /^https?$/ }).optional(),
+    })
+    .strict(),
 ]);
+
+/** Health from the live state of a load balancer's target group, read from each LB's admin API. */
+export const followLbSchema = z
+  .object({
+    targetGroup: z.string().min(1),
+    token: z.string().min(1).optional(),
+    intervalMs: z.number().int().min(100).default(1000),
+    timeoutMs: z.number().int().min(10).default(1000),
+    unhealthyThreshold: z.number().int().min(1).max(10).default(2),
+  })
+  .strict();
 
 export const healthCheckSchema = z
   .object({
@@ -60,6 +78,7 @@ export const recordSetSchema = z
       .array(z.object({ subnets: z.array(cidr).min(1), addresses: z.array(addressEntry).min(1) }).strict())
       .optional(),
     healthCheck: healthCheckSchema.optional(),
+    followLb: followLbSchema.optional(),
     failOpenThreshold: z.number().min(0).max(1).optional(),
     maxAnswers: z.number().int().min(1).max(8).default(8),
   })
@@ -93,6 +112,29 @@ export const recordSetSchema = z
         path: ['secondary'],
         message: 'only policy failover takes a secondary list',
       });
+    if (rs.followLb && rs.healthCheck)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['followLb'],
+        message: 'choose healthCheck or followLb, not both (the LB already checks its targets)',
+      });
+    const entries = [rs.addresses, rs.secondary ?? [], ...(rs.sources ?? []).map((s) => s.addresses)].flat();
+    entries.forEach((a) => {
+      const hasAdmin = typeof a !== 'string' && a.lbAdmin !== undefined;
+      const addr = typeof a === 'string' ? a : a.address;
+      if (rs.followLb && !hasAdmin)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['followLb'],
+          message: `address ${addr} needs lbAdmin (the admin API URL of the LB it fronts)`,
+        });
+      if (!rs.followLb && hasAdmin)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['followLb'],
+          message: `address ${addr} has lbAdmin but the record set has no followLb (which target group?)`,
+        });
+    });
     if (rs.policy === 'source' && !rs.sources?.length)
       ctx.addIssue({ code: 'custom', path: ['sources'], message: 'policy source needs a sources list' });
     if (rs.policy !== 'source' && rs.sources)

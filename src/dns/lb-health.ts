@@ -1,46 +1,168 @@
-// Health from the load balancer's live state, for when `scaleout dns` and `scaleout lb` run in one
-// process (`scaleout up`): a DNS address that fronts an LB target group is up while that group has a
-// healthy target, and withdrawn (draining) while every target of the group is draining. The
-// group's own checks stay the only writer of target health; this only reads it.
+// Health from the load balancer's live state: a DNS address that fronts an LB target group is up
+// while that group has a healthy target, withdrawn (draining) while every target of the group is
+// draining, and down when the group has no healthy target or the LB cannot be reached. Two sources:
+// the group itself when DNS and the LB share a process, or the LB's admin API
+// (`GET /api/v1/target-groups/NAME`) when they run apart, as under `scaleout up`. The LB's checks
+// stay the only judge of its targets; this only reads them.
+import type { Logger } from 'pino';
+import type { TargetState } from '../core/types.js';
 import type { TargetGroup } from '../registry/target-group.js';
 import type { AddressRecordSet } from './record-set.js';
 
-/**
- * Makes `address` of `set` follow `group`. Returns a function that stops following. The set should
- * have no active checks of its own (the LB's checks are the source of truth).
- */
-export function followTargetGroup(set: AddressRecordSet, address: string, group: TargetGroup): () => void {
+/** What DNS needs to know about an LB target group. */
+export interface GroupSummary {
+  total: number;
+  /** Not draining and not disabled by an operator. */
+  inService: number;
+  healthy: number;
+  /** In service and still in their first checks. */
+  checking: number;
+}
+
+type Found = ReturnType<AddressRecordSet['targetsFor']>;
+
+function lookup(set: AddressRecordSet, address: string): Found {
   const found = set.targetsFor(address);
   if (found.length === 0) throw new Error(`${address} is not an address of ${set.name}`);
-  const sync = () => {
-    const targets = group.list();
-    const inService = targets.filter((t) => t.isInService());
-    const anyHealthy = inService.some((t) => t.health.state === 'healthy' && !t.isEjected(Date.now()));
-    const allInitial = inService.length > 0 && inService.every((t) => t.health.state === 'initial');
-    const draining = targets.length > 0 && inService.length === 0;
-    for (const { pool, target } of found) {
-      if (draining && !target.draining) {
-        target.draining = true;
-        target.drainingSince = Date.now();
-      } else if (!draining && target.draining) {
-        target.draining = false;
-        target.drainingSince = 0;
-      }
-      if (anyHealthy)
-        target.health.force('healthy', 'Target.Healthy', `target group ${group.name} has a healthy target`);
-      else if (allInitial)
-        target.health.force('initial', 'Elb.InitialHealthChecking', `target group ${group.name} is checking`);
-      else
-        target.health.force(
-          'unhealthy',
-          'Target.FailedHealthChecks',
-          `no healthy target in target group ${group.name}`,
-        );
+  return found;
+}
+
+/** Addresses withdrawn because their LB group drains, so that an operator's own drain is left alone. */
+const drainedByLb = new WeakSet<object>();
+
+function applySummary(found: Found, s: GroupSummary, source: string): void {
+  const draining = s.total > 0 && s.inService === 0;
+  for (const { pool, target } of found) {
+    if (draining && !target.draining) {
+      target.draining = true;
+      target.drainingSince = Date.now();
+      drainedByLb.add(target);
+    } else if (!draining && target.draining && drainedByLb.has(target)) {
+      target.draining = false;
+      target.drainingSince = 0;
+      drainedByLb.delete(target);
+    }
+    if (s.healthy > 0) target.health.force('healthy', 'Target.Healthy', `${source} has a healthy target`);
+    else if (s.inService > 0 && s.checking === s.inService)
+      target.health.force('initial', 'Elb.InitialHealthChecking', `${source} is checking`);
+    else target.health.force('unhealthy', 'Target.FailedHealthChecks', `no healthy target in ${source}`);
+    pool.group.refresh(target);
+  }
+}
+
+function markUnreachable(found: Found, detail: string): void {
+  for (const { pool, target } of found) {
+    target.health.force('unhealthy', 'Target.ConnectionRefused', detail);
+    pool.group.refresh(target);
+  }
+}
+
+export function summarizeGroup(group: TargetGroup, now = Date.now()): GroupSummary {
+  const targets = group.list();
+  const inService = targets.filter((t) => t.isInService());
+  return {
+    total: targets.length,
+    inService: inService.length,
+    healthy: inService.filter((t) => t.isHealthyAndInService(now)).length,
+    checking: inService.filter((t) => t.health.state === 'initial').length,
+  };
+}
+
+/** The same summary from the admin API's view of a group (see src/admin/views.ts). */
+export function summarizeGroupView(view: {
+  targets: Array<{ state: TargetState; adminDisabled: boolean; draining: boolean }>;
+}): GroupSummary {
+  const inService = view.targets.filter((t) => !t.adminDisabled && !t.draining);
+  return {
+    total: view.targets.length,
+    inService: inService.length,
+    healthy: inService.filter((t) => t.state === 'healthy').length,
+    checking: inService.filter((t) => t.state === 'initial').length,
+  };
+}
+
+/**
+ * Makes `address` of `set` follow `group` in this process. Returns a function that stops following.
+ * The set should have no active checks of its own.
+ */
+export function followTargetGroup(set: AddressRecordSet, address: string, group: TargetGroup): () => void {
+  const found = lookup(set, address);
+  const sync = () => applySummary(found, summarizeGroup(group), `target group ${group.name}`);
+  group.on('transition', sync);
+  sync();
+  return () => group.off('transition', sync);
+}
+
+export interface LbAdminFollowOptions {
+  /** Base URL of the LB's admin API, e.g. http://127.0.0.1:9901 */
+  adminUrl: string;
+  targetGroup: string;
+  token?: string;
+  intervalMs: number;
+  timeoutMs: number;
+  /** Failed polls in a row before the address is withdrawn (an LB that is gone serves no one). */
+  unhealthyThreshold: number;
+}
+
+/** Polls an LB's admin API and makes `address` of `set` follow the group it reports. */
+export class LbAdminFollower {
+  private readonly found: Found;
+  private readonly url: string;
+  private timer: NodeJS.Timeout | undefined;
+  private failures = 0;
+  private polling = false;
+
+  constructor(
+    set: AddressRecordSet,
+    readonly address: string,
+    private readonly options: LbAdminFollowOptions,
+    private readonly log: Logger,
+  ) {
+    this.found = lookup(set, address);
+    this.url = `${options.adminUrl.replace(/\/+$/, '')}/api/v1/target-groups/${encodeURIComponent(options.targetGroup)}`;
+    for (const { pool, target } of this.found) {
+      target.health.force('initial', 'Elb.InitialHealthChecking', `waiting for ${this.url}`);
       pool.group.refresh(target);
     }
-  };
-  const onTransition = () => sync();
-  group.on('transition', onTransition);
-  sync();
-  return () => group.off('transition', onTransition);
+  }
+
+  start(): void {
+    void this.poll();
+    this.timer = setInterval(() => void this.poll(), this.options.intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  async poll(): Promise<void> {
+    if (this.polling) return;
+    this.polling = true;
+    try {
+      const res = await fetch(this.url, {
+        headers: this.options.token ? { authorization: `Bearer ${this.options.token}` } : {},
+        signal: AbortSignal.timeout(this.options.timeoutMs),
+      });
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      const view = (await res.json()) as Parameters<typeof summarizeGroupView>[0];
+      if (!Array.isArray(view?.targets)) throw new Error('answer has no targets list');
+      if (this.failures >= this.options.unhealthyThreshold)
+        this.log.info(
+          { address: this.address, lbAdmin: this.url },
+          `LB admin for ${this.address} reachable again`,
+        );
+      this.failures = 0;
+      applySummary(this.found, summarizeGroupView(view), `LB target group ${this.options.targetGroup}`);
+    } catch (err) {
+      this.failures++;
+      const detail = `LB admin ${this.url} unreachable: ${(err as Error).message}`;
+      if (this.failures === this.options.unhealthyThreshold) {
+        this.log.warn({ address: this.address, lbAdmin: this.url }, detail);
+        markUnreachable(this.found, detail);
+      }
+    } finally {
+      this.polling = false;
+    }
+  }
 }

@@ -23,6 +23,7 @@ import { parseRecordLine, parseZoneFile, ZoneError, type ZoneRecord } from './zo
 import { keyToName, nameToKey } from './wire.js';
 import { AdminServer } from './admin.js';
 import { buildStatus, type DnsStatus } from './status.js';
+import { LbAdminFollower } from './lb-health.js';
 
 export interface DnsServiceOptions {
   log: Logger;
@@ -95,6 +96,7 @@ export class DnsService {
   readonly rrl: RateLimiter;
   private admin: AdminServer | undefined;
   private timers: NodeJS.Timeout[] = [];
+  private readonly lbFollowers: LbAdminFollower[] = [];
   listenAddress = '';
   adminAddress: string | undefined;
 
@@ -115,7 +117,9 @@ export class DnsService {
         } catch (err) {
           throw new ConfigError(`${setWhere}.name: ${(err as Error).message}`);
         }
-        zone.addRecordSet(new AddressRecordSet(this.recordSetSpec(rs, ownerKey), log), setWhere);
+        const set = new AddressRecordSet(this.recordSetSpec(rs, ownerKey), log);
+        zone.addRecordSet(set, setWhere);
+        if (rs.followLb) this.followLb(set, rs);
       });
       this.zones.add(zone);
     });
@@ -160,11 +164,26 @@ export class DnsService {
     };
   }
 
+  /** Each address with an lbAdmin URL follows that LB's target group instead of being checked here. */
+  private followLb(set: AddressRecordSet, rs: RecordSetConfig): void {
+    const follow = rs.followLb!;
+    const entries = [rs.addresses, rs.secondary ?? [], ...(rs.sources ?? []).map((s) => s.addresses)].flat();
+    const seen = new Set<string>();
+    for (const a of entries) {
+      if (typeof a === 'string' || !a.lbAdmin || seen.has(a.address)) continue;
+      seen.add(a.address);
+      this.lbFollowers.push(
+        new LbAdminFollower(set, a.address, { ...follow, adminUrl: a.lbAdmin }, this.options.log),
+      );
+    }
+  }
+
   async start(): Promise<void> {
     const { log } = this.options;
     const { host, port } = await this.server.listen();
     this.listenAddress = formatHostPort(host, port);
     for (const set of this.zones.recordSets()) set.start();
+    for (const f of this.lbFollowers) f.start();
     const all = () => this.zones.recordSets().map((s) => s.stats);
     this.timers.push(setInterval(() => SpreadStats.advance(all()), 10_000));
     this.timers.push(setInterval(() => this.rrl.sweep(), 5_000));
@@ -190,6 +209,12 @@ export class DnsService {
     }
     for (const set of this.zones.recordSets()) {
       const hc = set.spec.healthCheck;
+      const follows = this.lbFollowers.filter((f) => set.targetsFor(f.address).length > 0);
+      const health = hc
+        ? `health checks ${hc.protocol} port ${hc.port}`
+        : follows.length
+          ? `health from ${follows.length} LB admin APIs`
+          : 'health checks off';
       log.info(
         {
           recordSet: set.name,
@@ -199,7 +224,7 @@ export class DnsService {
           healthCheck: hc ? `${hc.protocol}:${hc.port}${hc.protocol === 'http' ? hc.path : ''}` : 'off',
           states: set.pools.flatMap((p) => p.group.list().map((t) => `${t.id}=${t.state}`)),
         },
-        `record set ${set.name}: ${set.spec.policy}, ${set.allAddresses().length} addresses, health checks ${hc ? `${hc.protocol} port ${hc.port}` : 'off'}`,
+        `record set ${set.name}: ${set.spec.policy}, ${set.allAddresses().length} addresses, ${health}`,
       );
     }
     if (this.rrl.enabled) {
@@ -268,6 +293,7 @@ export class DnsService {
   async stop(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
     for (const set of this.zones.recordSets()) set.stop();
+    for (const f of this.lbFollowers) f.stop();
     await Promise.all([this.server.close(), this.admin?.close()]);
   }
 }
