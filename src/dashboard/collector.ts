@@ -236,7 +236,8 @@ export class Collector extends EventEmitter {
       }),
     );
     this.recordLbRates(deltas);
-    for (const [name, s] of this.dnsScrapes) this.history.record(`dns:${name}`, { qps: s.qps });
+    for (const [name, s] of this.dnsScrapes)
+      this.history.record(`dns:${name}`, { qps: s.qps === null ? null : round(s.qps, 2) });
     for (const [name, s] of this.dbScrapes) this.history.record(`db:${name}`, s.historyPoint());
     this.history.commit(now);
     this.latest = this.build(now, topology.name, topology.components);
@@ -342,6 +343,11 @@ export class Collector extends EventEmitter {
   }
 
   // ---- timeline ----------------------------------------------------------------------------------
+
+  /** Adds an event seen elsewhere (an action's result) to the timeline. */
+  note(e: TimelineEvent): void {
+    this.pushEvent(e);
+  }
 
   private pushEvent(e: TimelineEvent): void {
     this.timeline.push(e);

@@ -108,9 +108,13 @@ export function histogramQuantile(q: number, buckets: Buckets): number | undefin
   return buckets.le[n - 1] === Infinity ? buckets.le[n - 2] : buckets.le[n - 1];
 }
 
-/** Bucket-wise growth between two readings of the same histogram (same bounds). */
+/**
+ * Bucket-wise growth between two readings of the same histogram. No earlier reading means the series
+ * is new since the last poll (prom-client shows a label set from its first observation): all growth.
+ */
 export function bucketsDelta(previous: Buckets | undefined, current: Buckets): Buckets {
-  if (!previous || previous.le.length !== current.le.length)
+  if (!previous) return current;
+  if (previous.le.length !== current.le.length)
     return { le: current.le, counts: current.counts.map(() => 0) };
   const total = current.counts[current.counts.length - 1] ?? 0;
   const prevTotal = previous.counts[previous.counts.length - 1] ?? 0;

@@ -201,6 +201,20 @@ export class DashboardServer {
     const lbs = this.options.control.snapshot().components.filter((c) => c.kind === 'lb');
     const result = await this.actions.run(lbs, action as TargetAction, group, id, known);
     this.options.log.info({ action, targetGroup: group, target: id }, `dashboard: ${action} ${group}/${id}`);
+    for (const r of result.results) {
+      const body = r.body as { before?: { state: string } | null; after?: { state: string; reason: string } };
+      if (body.after)
+        this.options.collector.note({
+          at: Date.now(),
+          source: r.lb,
+          kind: 'target',
+          subject: `${group}/${id}`,
+          from: body.before?.state ?? null,
+          to: body.after.state,
+          reason: body.after.reason,
+          detail: `dashboard: ${action}`,
+        });
+    }
     // Poll now so the page shows the new state without waiting for the next tick.
     void this.options.collector.tick().catch(() => {});
     return result;

@@ -141,7 +141,13 @@ export function renderTopology(container, state) {
     height = Math.max(height, y + 10);
   });
   const width = 20 + columns.length * COLUMN;
-  const svg = el('svg', { viewBox: `0 0 ${width} ${height}`, width, height, role: 'img', 'aria-label': 'topology' });
+  const svg = el('svg', {
+    viewBox: `0 0 ${width} ${height}`,
+    width,
+    height,
+    role: 'img',
+    'aria-label': 'topology',
+  });
   // Edges between consecutive columns (every node to every node, or to the block of compact apps).
   const edges = el('g', {}, svg);
   const anchorOf = (col, n) => (col.compact ? col.anchor : positions.get(n.id));
