@@ -7,6 +7,7 @@ import { before, describe, it } from 'node:test';
 import { startCli, type RunningCli } from '../../helpers/cli.js';
 import { atFileEnd, startTestCluster, type PgCluster } from '../../helpers/postgres.js';
 import { freePort } from '../../../src/topology/postgres.js';
+import { runLoad } from '../../../src/loadgen/index.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -210,6 +211,33 @@ describe('scaleout demo-app', () => {
       }
       // The replica was really behind: reads without the token missed most of those writes.
       assert.ok(stale >= 5, `only ${stale} of 10 reads without the token were stale`);
+    } finally {
+      await cluster.replicas[0]!.setAndReload({ recovery_min_apply_delay: '0' });
+    }
+  });
+
+  it('scaleout load --mix drives its API; reads of fresh links never fail with a delayed replica', async () => {
+    await cluster.replicas[0]!.setAndReload({ recovery_min_apply_delay: "'500ms'" });
+    try {
+      const result = await runLoad({
+        url: a.url,
+        rate: 50,
+        durationMs: 2000,
+        connections: 8,
+        mix: { read: 70, write: 20, list: 10 },
+      });
+      assert.equal(result.failed, 0, JSON.stringify([result.statusCodes, result.errors]));
+      const sent = Object.fromEntries(Object.entries(result.kinds).map(([k, v]) => [k, v.sent]));
+      assert.deepEqual(sent, { read: 70, write: 20, list: 10 });
+      assert.deepEqual(result.statusCodes, { 200: 80, 201: 20 });
+      assert.deepEqual(result.instances, { 'app-a': 100 });
+      assert.deepEqual(
+        result.timeline.map((s) => s.kinds.write),
+        [
+          { ok: 10, failed: 0 },
+          { ok: 10, failed: 0 },
+        ],
+      );
     } finally {
       await cluster.replicas[0]!.setAndReload({ recovery_min_apply_delay: '0' });
     }
