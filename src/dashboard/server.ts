@@ -232,7 +232,9 @@ export class DashboardServer {
         `no component "${name}"; known: ${components.map((c) => c.name).join(', ') || 'none'}`,
       );
     requireControl(control);
-    await (action === 'kill' ? control.kill(name) : control.restart(name));
+    await controlCall(`${action} ${name}`, () =>
+      action === 'kill' ? control.kill(name) : control.restart(name),
+    );
     this.options.log.info({ component: name, action }, `dashboard: ${action} ${name}`);
     return { action, component: name };
   }
@@ -249,9 +251,18 @@ export class DashboardServer {
         `count must be a whole number from 0 to ${MAX_APP_INSTANCES}, not ${JSON.stringify(count)}`,
       );
     requireControl(this.options.control);
-    await this.options.control.scale('app', count);
+    await controlCall(`scale app=${count}`, () => this.options.control.scale('app', count));
     this.options.log.info({ tier: 'app', count }, `dashboard: scale app=${count}`);
     return { tier: 'app', count };
+  }
+}
+
+/** The supervisor could not do it (a port in use, a process that will not start): say what and why. */
+async function controlCall(what: string, fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    throw new DashboardError(500, 'action_failed', `${what} failed: ${(err as Error).message}`);
   }
 }
 
