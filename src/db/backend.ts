@@ -17,6 +17,8 @@ export class Backend {
   lastCheckAt = 0;
   lastError: string | undefined;
   consecutiveBans = 0;
+  /** Index of the shard (cluster) this server belongs to; 0 when unsharded. */
+  shard = 0;
 
   constructor(
     readonly endpoint: ServerEndpoint,

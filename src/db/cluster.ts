@@ -309,6 +309,7 @@ export class Cluster {
   status(): object[] {
     const now = Date.now();
     return this.backends.map((b) => ({
+      ...(this.config.shards ? { shard: this.spec.name } : {}),
       server: b.id,
       role: b.role,
       state: b.target.state,

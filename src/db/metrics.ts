@@ -77,6 +77,31 @@ export class DbMetrics {
     registers: [this.registry],
   });
 
+  /** Sharding: statements sent to each shard, by kind (single shard, part of a scatter, part of an all-shard write). */
+  readonly shardStatements = new Counter({
+    name: 'scaleout_db_shard_statements_total',
+    help: 'Statements run on each shard, by kind: single (routed to one shard), scatter, all (reference write or DDL), 2pc',
+    labelNames: ['shard', 'kind'] as const,
+    registers: [this.registry],
+  });
+  readonly scatterQueries = new Counter({
+    name: 'scaleout_db_scatter_queries_total',
+    help: 'SELECTs without a shard key sent to several shards and merged',
+    registers: [this.registry],
+  });
+  readonly refusedStatements = new Counter({
+    name: 'scaleout_db_refused_statements_total',
+    help: 'Statements the shard router refused (never sent anywhere), by SQLSTATE',
+    labelNames: ['code'] as const,
+    registers: [this.registry],
+  });
+  readonly twoPhaseCommits = new Counter({
+    name: 'scaleout_db_two_phase_commits_total',
+    help: 'Multi-shard transactions finished with two-phase commit, by outcome (committed, rolled-back, recovered-commit, recovered-rollback)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
   statement(route: 'primary' | 'replica', reason: string): void {
     const key = route === 'primary' ? reason : 'r:' + reason;
     const c = this.statementCounts.get(key);

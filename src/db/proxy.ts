@@ -10,15 +10,18 @@ import { parseHostPort } from '../core/types.js';
 import { parseScramVerifier, scramVerifierFromPassword, type ScramVerifier } from './auth/scram.js';
 import { Classifier, loadParser } from './classifier.js';
 import { Cluster } from './cluster.js';
-import type { DatabaseConfig } from './config.js';
+import { clusterSpecs, type DatabaseConfig } from './config.js';
 import { DbMetrics } from './metrics.js';
 import * as msg from './protocol/messages.js';
 import { Session, type SessionContext } from './session.js';
+import { ShardSupport } from './shard/support.js';
 
 export class DbProxy implements SessionContext {
   readonly metrics = new DbMetrics();
   readonly classifier: Classifier;
   readonly cluster: Cluster;
+  readonly clusters: Cluster[];
+  readonly sharding: ShardSupport | undefined;
   readonly users = new Map<string, { password: string; scram: ScramVerifier }>();
   readonly tls: SecureContext | undefined;
   private server: Server | undefined;
@@ -32,7 +35,13 @@ export class DbProxy implements SessionContext {
     readonly log: Logger,
   ) {
     this.classifier = new Classifier(config.safe_functions);
-    this.cluster = new Cluster(config, this.metrics, log);
+    this.clusters = clusterSpecs(config).map((spec, shard) => {
+      const c = new Cluster(config, this.metrics, log, spec);
+      for (const b of c.backends) b.shard = shard;
+      return c;
+    });
+    this.cluster = this.clusters[0]!;
+    this.sharding = config.shards ? new ShardSupport(config, this.clusters, this.metrics, log) : undefined;
     for (const u of config.users) {
       this.users.set(u.name, {
         password: u.password,
@@ -47,7 +56,8 @@ export class DbProxy implements SessionContext {
   /** Starts listening; resolves with the bound address once the first health round is done. */
   async start(): Promise<{ host: string; port: number }> {
     await loadParser();
-    await this.cluster.start();
+    await Promise.all(this.clusters.map((c) => c.start()));
+    if (this.sharding && this.config.two_phase_commit) await this.recoverPrepared();
     const { host, port } = parseHostPort(this.config.listen);
     this.server = createServer({ allowHalfOpen: true }, (socket) => {
       this.sessions.add(socket);
@@ -77,7 +87,7 @@ export class DbProxy implements SessionContext {
         });
       } else if (url.pathname === '/status') {
         res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ servers: this.cluster.status() }, null, 2));
+        res.end(JSON.stringify(this.status(), null, 2));
       } else if (url.pathname === '/explain') {
         const sql = url.searchParams.get('sql') ?? '';
         const cls = this.classifier.classify(sql);
@@ -97,6 +107,40 @@ export class DbProxy implements SessionContext {
       this.admin!.once('error', reject);
       this.admin!.listen(port, host, () => resolve());
     });
+  }
+
+  /**
+   * Two-phase commit: make sure every primary has the decisions table, then finish whatever an earlier
+   * run left prepared (see shard/two-phase.ts). A primary that is down is reported and skipped.
+   */
+  async recoverPrepared(): Promise<{ committed: string[]; rolledBack: string[] } | undefined> {
+    const twoPhase = this.sharding!.twoPhase;
+    try {
+      await twoPhase.prepareTables(this.config.connect_timeout_ms);
+      const r = await twoPhase.recover(this.config.connect_timeout_ms);
+      this.log.info(
+        { committed: r.committed.length, rolledBack: r.rolledBack.length },
+        'two-phase commit recovery done',
+      );
+      return r;
+    } catch (err) {
+      this.log.error(
+        { err: (err as Error).message },
+        'two-phase commit recovery failed; retry by restarting',
+      );
+      return undefined;
+    }
+  }
+
+  /** The admin /status answer: every server, and per shard its counts and servers when sharded. */
+  status(): object {
+    if (!this.sharding) return { servers: this.cluster.status() };
+    return {
+      servers: this.clusters.flatMap((c) => c.status()),
+      shards: this.sharding.status(),
+      scatterQueries: this.sharding.scatterQueries,
+      refusedStatements: this.sharding.refused,
+    };
   }
 
   registerCancelKey(session: Session): { pid: number; secret: number } {
@@ -127,7 +171,7 @@ export class DbProxy implements SessionContext {
   }
 
   async stop(): Promise<void> {
-    this.cluster.stop();
+    for (const c of this.clusters) c.stop();
     for (const s of this.sessions) s.destroy();
     await Promise.all([
       new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r())),

@@ -24,11 +24,18 @@ import {
 } from './protocol/frontend.js';
 import * as msg from './protocol/messages.js';
 import { errorCode, type ServerConnection, type ServerHandler } from './server-connection.js';
+import type { ShardSupport } from './shard/support.js';
+import type { ShardDecision } from './shard/router.js';
+import { formatShardLsns, parseShardLsns } from './shard/tokens.js';
 
 /** What the proxy gives each session. */
 export interface SessionContext {
   readonly config: DatabaseConfig;
   readonly cluster: Cluster;
+  /** Every cluster, in shard order (one when unsharded). */
+  readonly clusters: Cluster[];
+  /** Set when the config has shards. */
+  readonly sharding: ShardSupport | undefined;
   readonly classifier: Classifier;
   readonly metrics: DbMetrics;
   readonly log: Logger;
@@ -42,6 +49,9 @@ export interface SessionContext {
 /** A named prepared statement of this client, and the name it has on every server connection. */
 interface Statement {
   readonly serverName: string;
+  /** The statement text and the Parse bytes after it (parameter types), for sharded routing and fan-out. */
+  readonly sql: string;
+  readonly parseRest: Buffer;
   /** The client's Parse message rewritten to the server name. */
   readonly parse: Buffer;
   readonly cls: Classification;
@@ -53,6 +63,8 @@ interface ClientMessage {
   /** Resolved at arrival, so a later Close/Parse of the same name cannot change what this one meant. */
   stmt?: Statement;
   closing?: boolean;
+  /** Parse and Bind: the SQL text (and parameter type bytes) of the statement they prepare or bind. */
+  sql?: { text: string; rest: Buffer };
 }
 
 interface Unit {
@@ -68,6 +80,10 @@ interface Unit {
   forcePrimary?: boolean;
   retryReason?: string;
   backend?: Backend;
+  /** Sharded: where the unit goes (decided once, when it is first at the head of the queue). */
+  decision?: ShardDecision;
+  /** Sharded: the client's BEGIN, answered locally, sent in front of this unit on its shard. */
+  beginPrefix?: Buffer;
 }
 
 type LocalCommand =
@@ -76,7 +92,11 @@ type LocalCommand =
   | { kind: 'show'; name: string };
 
 type Expect =
-  { k: 'parse'; swallow: boolean; name?: string } | { k: 'close'; swallow: boolean } | { k: 'sync' };
+  | { k: 'parse'; swallow: boolean; name?: string }
+  | { k: 'close'; swallow: boolean }
+  | { k: 'sync' }
+  /** The answer to a deferred BEGIN sent in front of a unit: swallowed. */
+  | { k: 'begin' };
 
 const NEUTRAL: Classification = { readOnly: true, reason: 'read-only', write: false, sessionState: false };
 const FUNCTION_CALL: Classification = {
@@ -165,12 +185,19 @@ export class Session implements ServerHandler {
   private txWrote = false;
   private forcedPrimary = false;
   /** Read-your-writes: reads need a replica that replayed at least this far. */
-  private minLsn = 0n;
+  private readonly minLsns: bigint[] = [];
   private lsnPending = 0;
   private lsnFailedUntil = 0;
   private announceLsn = false;
   private readonly statements = new Map<string, Statement>();
   private unnamedCls: Classification = NEUTRAL;
+  private unnamedSql: { text: string; rest: Buffer } | undefined;
+  /** Sharded: a BEGIN answered locally, not yet sent anywhere (it goes in front of the next statement). */
+  private pendingBegin: { raw: Buffer; cls: Classification } | undefined;
+  /** Sharded: a scatter, all-shard write or 2PC step running; nothing else is sent meanwhile. */
+  private fanoutRunning = false;
+  /** Sharded: SET scaleout.shard / scaleout.shard_key. */
+  readonly shardHints: { shard?: number; shardKey?: string } = {};
   private readonly out = new Output();
   /** Replica answer held back until it is clear no retry is needed (no row has reached the client). */
   private holding: { buf: Buffer; start: number; end: number }[] | undefined;
@@ -369,11 +396,20 @@ export class Session implements ServerHandler {
         const name = r.cstring();
         const sql = r.cstring();
         const cls = this.ctx.classifier.classify(sql);
-        const m: ClientMessage = { type, raw };
-        if (name === '') this.unnamedCls = cls;
-        else {
+        const rest = raw.subarray(r.pos);
+        const m: ClientMessage = { type, raw, sql: { text: sql, rest } };
+        if (name === '') {
+          this.unnamedCls = cls;
+          this.unnamedSql = m.sql;
+        } else {
           const key = sql + '\0' + raw.toString('latin1', r.pos);
-          const stmt: Statement = { serverName: serverStatementName(key), parse: Buffer.alloc(0), cls };
+          const stmt: Statement = {
+            serverName: serverStatementName(key),
+            parse: Buffer.alloc(0),
+            cls,
+            sql,
+            parseRest: rest,
+          };
           (stmt as { parse: Buffer }).parse = renameStatement(raw, type, stmt.serverName);
           this.statements.set(name, stmt);
           m.stmt = stmt;
@@ -386,7 +422,8 @@ export class Session implements ServerHandler {
         const portalEnd = raw.indexOf(0, 5);
         const name = raw.toString('utf8', portalEnd + 1, raw.indexOf(0, portalEnd + 1));
         const stmt = name ? this.statements.get(name) : undefined;
-        this.batch(stmt ? stmt.cls : name ? NEUTRAL : this.unnamedCls).msgs.push({ type, raw, stmt });
+        const sql = stmt ? { text: stmt.sql, rest: stmt.parseRest } : name ? undefined : this.unnamedSql;
+        this.batch(stmt ? stmt.cls : name ? NEUTRAL : this.unnamedCls).msgs.push({ type, raw, stmt, sql });
         return;
       }
       case 0x44:
@@ -470,7 +507,7 @@ export class Session implements ServerHandler {
     if (this.pumping || this.phase !== 'ready') return;
     this.pumping = true;
     try {
-      while (this.queue.length > 0 && !this.acquiring && this.phase === 'ready') {
+      while (this.queue.length > 0 && !this.acquiring && this.phase === 'ready' && !this.fanoutRunning) {
         const unit = this.queue[0]!;
         if (unit.local) {
           if (this.inflight.length > 0 || this.lsnPending > 0) return;
@@ -482,8 +519,15 @@ export class Session implements ServerHandler {
           if (this.inflight.length > 0 && !this.fitsAttached(unit)) return;
           if (this.inflight.length === 0) this.maybeDetach();
         }
+        let cluster = this.ctx.cluster;
+        if (this.ctx.sharding) {
+          const step = this.shardStep(unit);
+          if (step === 'wait') return;
+          if (step === 'done') continue;
+          cluster = step;
+        }
         if (!this.conn) {
-          const choice = this.route(unit);
+          const choice = this.route(unit, cluster);
           this.ctx.metrics.statement(choice.backend.role, choice.reason);
           unit.backend = choice.backend;
           const conn = this.takeConnection(choice.backend);
@@ -501,6 +545,153 @@ export class Session implements ServerHandler {
     }
   }
 
+  /** The status the client should see: a locally answered BEGIN counts as a transaction. */
+  private clientTxStatus(): 'I' | 'T' | 'E' {
+    return this.pendingBegin ? 'T' : this.txStatus;
+  }
+
+  /**
+   * Sharded: decides where the unit at the head of the queue goes. Returns its cluster, or 'done' when
+   * it was answered here (refusal, deferred BEGIN/COMMIT), or 'wait' (earlier answers still coming, or
+   * a multi-shard run started).
+   */
+  private shardStep(unit: Unit): Cluster | 'wait' | 'done' {
+    const sh = this.ctx.sharding!;
+    if (!this.conn && unit.kind === 'query' && !unit.decision) {
+      const tx = sh.transactionKind(unit.sql!);
+      if ((tx === 'begin' && !this.pendingBegin) || (tx && tx !== 'begin' && this.pendingBegin)) {
+        // BEGIN waits for the first statement that names its shard; COMMIT/ROLLBACK of a transaction
+        // that never ran anything ends here.
+        if (this.inflight.length > 0) return 'wait';
+        this.queue.shift();
+        const tag = tx === 'begin' ? 'BEGIN' : tx === 'commit' ? 'COMMIT' : 'ROLLBACK';
+        this.pendingBegin = tx === 'begin' ? { raw: unit.msgs[0]!.raw, cls: unit.cls } : undefined;
+        this.socket.write(
+          Buffer.concat([msg.commandComplete(tag), msg.readyForQuery(this.clientTxStatus())]),
+        );
+        return 'done';
+      }
+    }
+    if (!unit.decision) {
+      unit.decision = sh.decide(unit, this.shardHints);
+      const d = unit.decision;
+      if (d.kind === 'shard') sh.countSingle(this.conn && d.any ? this.backend!.shard : d.shard);
+    }
+    const d = unit.decision;
+    if (this.conn) {
+      if (d.kind === 'shard' && (d.any || d.shard === this.backend!.shard)) return this.ctx.cluster;
+      if (this.inflight.length > 0) return 'wait';
+      this.queue.shift();
+      this.refuseAttached(unit, d);
+      return 'done';
+    }
+    if (d.kind === 'refuse') {
+      if (this.inflight.length > 0) return 'wait';
+      this.queue.shift();
+      this.answerLocally(unit, [msg.errorResponse({ code: d.code, message: d.message, hint: d.hint })]);
+      return 'done';
+    }
+    if (d.kind === 'scatter' || d.kind === 'all') {
+      if (this.inflight.length > 0) return 'wait';
+      if (d.kind === 'all' && this.pendingBegin) {
+        this.queue.shift();
+        const hint = 'Run it outside the transaction.';
+        this.answerLocally(unit, [
+          msg.errorResponse({
+            code: '0A000',
+            message: 'scaleout: a write on every shard (reference table or DDL) cannot join a transaction',
+            hint,
+          }),
+        ]);
+        return 'done';
+      }
+      this.queue.shift();
+      void this.runFanout(unit, d);
+      return 'wait';
+    }
+    const shard = d.any && d.reason === 'reference-read' ? sh.anyShard() : d.shard;
+    if (this.pendingBegin) {
+      const begin = this.pendingBegin;
+      this.pendingBegin = undefined;
+      unit.beginPrefix = begin.raw;
+      unit.cls = {
+        ...begin.cls,
+        write: begin.cls.write || unit.cls.write,
+        sessionState: unit.cls.sessionState,
+      };
+    }
+    return this.ctx.clusters[shard]!;
+  }
+
+  /** Answers a unit without sending it anywhere: the given messages, then ReadyForQuery per Sync. */
+  private answerLocally(unit: Unit, parts: Buffer[]): void {
+    for (let i = 0; i < Math.max(unit.syncs, 1); i++) parts.push(msg.readyForQuery(this.clientTxStatus()));
+    this.socket.write(Buffer.concat(parts));
+  }
+
+  /**
+   * A unit that needs another shard than the one this client is tied to. Inside a transaction the
+   * refusal is raised *on the server*, so the transaction is aborted exactly as PostgreSQL aborts one
+   * after an error (a later COMMIT rolls back).
+   */
+  private refuseAttached(unit: Unit, d: ShardDecision): void {
+    const here = this.ctx.sharding!.map.names[this.backend!.shard];
+    const why =
+      d.kind === 'refuse'
+        ? { code: d.code, message: d.message, hint: d.hint }
+        : {
+            code: '0A000',
+            message:
+              this.txStatus !== 'I'
+                ? `scaleout: this transaction runs on shard ${here}; the statement needs ${d.kind === 'shard' ? `shard ${this.ctx.sharding!.map.names[d.shard]}` : 'several shards'}`
+                : `scaleout: this session is pinned to shard ${here} by session state; the statement needs ${d.kind === 'shard' ? `shard ${this.ctx.sharding!.map.names[d.shard]}` : 'several shards'}`,
+            hint:
+              this.txStatus !== 'I'
+                ? 'Keep each transaction on one shard (or enable two_phase_commit), or commit first.'
+                : 'Avoid SET/PREPARE/temp tables on sharded sessions, or reconnect.',
+          };
+    if (d.kind === 'refuse' || this.txStatus === 'I' || unit.syncs !== 1) {
+      this.answerLocally(unit, [msg.errorResponse(why)]);
+      return;
+    }
+    const q = (t: string): string => t.replace(/'/g, "''");
+    const sql =
+      `DO $scaleout$BEGIN RAISE EXCEPTION USING ERRCODE = '${q(why.code)}', MESSAGE = '${q(why.message)}'` +
+      `, HINT = '${q(why.hint)}'; END$scaleout$`;
+    this.send({
+      kind: 'query',
+      msgs: [{ type: 0x51, raw: msg.query(sql) }],
+      syncs: 1,
+      cls: NEUTRAL,
+      retries: 0,
+    });
+  }
+
+  /** Runs a scatter SELECT or an all-shard write, then answers the client and carries on. */
+  private async runFanout(unit: Unit, d: Extract<ShardDecision, { kind: 'scatter' | 'all' }>): Promise<void> {
+    this.fanoutRunning = true;
+    const sh = this.ctx.sharding!;
+    try {
+      const status = this.clientTxStatus();
+      const result =
+        d.kind === 'scatter'
+          ? await sh.scatter(unit, d, (shard) => this.route(unit, this.ctx.clusters[shard]).backend, status)
+          : await sh.writeAll(unit, d, status);
+      if (this.phase !== 'ready') return;
+      this.socket.write(Buffer.concat(result.parts));
+      for (const shard of result.wrote) this.afterCommit(shard);
+    } catch (err) {
+      this.ctx.log.error({ err }, 'multi-shard statement failed');
+      if (this.phase === 'ready')
+        this.answerLocally(unit, [
+          msg.errorResponse({ code: 'XX000', message: `scaleout: ${(err as Error).message}` }),
+        ]);
+    } finally {
+      this.fanoutRunning = false;
+      if (this.phase === 'ready') this.pump();
+    }
+  }
+
   /** May this unit be pipelined onto the connection that is still busy with earlier units? */
   private fitsAttached(unit: Unit): boolean {
     if (this.pinned || this.txStatus !== 'I' || this.unsynced || this.copyIn) return true;
@@ -509,8 +700,7 @@ export class Session implements ServerHandler {
   }
 
   /** Where a unit goes when no connection is attached, and why. */
-  private route(unit: Unit): { backend: Backend; reason: string } {
-    const cluster = this.ctx.cluster;
+  private route(unit: Unit, cluster = this.ctx.cluster): { backend: Backend; reason: string } {
     const cls = unit.cls;
     if (unit.forcePrimary) return { backend: cluster.primary, reason: unit.retryReason ?? 'replica-retry' };
     if (this.forcedPrimary) return { backend: cluster.primary, reason: 'forced' };
@@ -520,7 +710,8 @@ export class Session implements ServerHandler {
       return { backend: cluster.primary, reason: 'read-your-writes' };
     }
     const exclude = unit.retries > 0 ? unit.backend : undefined;
-    const pick = cluster.pickReplica(this.ctx.config.read_your_writes ? this.minLsn : 0n, exclude);
+    const minLsn = this.minLsns[cluster.primary.shard] ?? 0n;
+    const pick = cluster.pickReplica(this.ctx.config.read_your_writes ? minLsn : 0n, exclude);
     if (typeof pick === 'string') return { backend: cluster.primary, reason: pick };
     return { backend: pick, reason: cls.begin === 'read-only' ? 'read-only-transaction' : cls.reason };
   }
@@ -568,18 +759,19 @@ export class Session implements ServerHandler {
 
   /** Answers a unit that could not be sent with an error (and its ReadyForQuery), as a server would. */
   private failUnit(unit: Unit, backend: Backend, detail: string): void {
-    const what = backend.role === 'primary' ? 'the primary' : 'replica';
+    const shardName = this.ctx.sharding?.map.names[backend.shard];
+    const what = `${shardName ? `shard ${shardName}: ` : ''}${backend.role === 'primary' ? 'the primary' : 'replica'}`;
     const parts = [
       msg.errorResponse({
         code: '08006',
         message: `scaleout: ${what} ${backend.id} is unavailable: ${detail}`,
         hint:
           backend.role === 'primary'
-            ? 'Writes fail until the primary is back; reads continue on replicas.'
+            ? `Writes fail until the primary is back; reads continue on replicas${shardName ? ', and the other shards keep serving' : ''}.`
             : undefined,
       }),
     ];
-    for (let i = 0; i < unit.syncs; i++) parts.push(msg.readyForQuery(this.txStatus));
+    for (let i = 0; i < unit.syncs; i++) parts.push(msg.readyForQuery(this.clientTxStatus()));
     this.socket.write(Buffer.concat(parts));
   }
 
@@ -612,6 +804,10 @@ export class Session implements ServerHandler {
   private send(unit: Unit): void {
     const conn = this.conn!;
     const parts: Buffer[] = [];
+    if (unit.beginPrefix) {
+      parts.push(unit.beginPrefix);
+      this.expect.push({ k: 'begin' });
+    }
     for (const m of unit.msgs) {
       switch (m.type) {
         case 0x50: // P
@@ -666,6 +862,7 @@ export class Session implements ServerHandler {
     this.holding =
       this.backend!.role === 'replica' &&
       this.txStatus === 'I' &&
+      !unit.beginPrefix &&
       this.inflight.length === 0 &&
       unit.syncs === 1
         ? []
@@ -691,6 +888,16 @@ export class Session implements ServerHandler {
     }
     if (this.retryCause !== undefined) {
       if (type === 0x5a) this.finishRetry(conn, buf[start + 5]!);
+      return;
+    }
+    if (this.expect[0]?.k === 'begin') {
+      // The deferred BEGIN's answer: the client had its BEGIN answered already. An error (rare: the
+      // lexer-valid BEGIN refused) is passed on, so the client learns its transaction did not start.
+      if (type === 0x45) this.out.add(buf, start, end);
+      if (type === 0x5a) {
+        this.expect.shift();
+        this.txStatus = conn.status = String.fromCharCode(buf[start + 5]!) as 'I' | 'T' | 'E';
+      }
       return;
     }
     switch (type) {
@@ -736,7 +943,7 @@ export class Session implements ServerHandler {
         if (unit?.backend?.role === 'replica') unit.backend.target.outstanding--;
         if (status === 'I' && this.txWrote) {
           this.txWrote = false;
-          this.afterCommit();
+          this.afterCommit(this.backend?.shard ?? 0);
         }
         break;
       }
@@ -856,14 +1063,14 @@ export class Session implements ServerHandler {
 
   // ---------------------------------------------------------------- read-your-writes
 
-  private afterCommit(): void {
+  private afterCommit(shard: number): void {
     if (!this.ctx.config.read_your_writes) return;
     this.lsnPending++;
-    this.ctx.cluster.primaryLsnAfterNow().then(
+    this.ctx.clusters[shard]!.primaryLsnAfterNow().then(
       (lsn) => {
         this.lsnPending--;
-        if (lsn > this.minLsn) {
-          this.minLsn = lsn;
+        if (lsn > (this.minLsns[shard] ?? 0n)) {
+          this.minLsns[shard] = lsn;
           this.announceLsn = true;
         }
         if (this.inflight.length === 0) {
@@ -885,7 +1092,7 @@ export class Session implements ServerHandler {
   private sendLsnIfDue(): void {
     if (!this.announceLsn || this.phase !== 'ready' || this.inflight.length > 0) return;
     this.announceLsn = false;
-    this.socket.write(msg.parameterStatus('scaleout.last_lsn', formatLsn(this.minLsn)));
+    this.socket.write(msg.parameterStatus('scaleout.last_lsn', this.lsnToken()));
   }
 
   // ---------------------------------------------------------------- local commands
@@ -927,6 +1134,10 @@ export class Session implements ServerHandler {
           server = r.backend.id;
           reason = r.reason;
         }
+        if (this.ctx.sharding) {
+          this.explainShardRoute(cmd.sql, cls, parts);
+          break;
+        }
         const role = server === this.ctx.cluster.primary.id ? 'primary' : 'replica';
         parts.push(msg.rowDescription(['route', 'server', 'reason', 'detail', 'statement_class']));
         parts.push(
@@ -944,12 +1155,18 @@ export class Session implements ServerHandler {
       case 'show': {
         const value =
           cmd.name === 'last_lsn'
-            ? formatLsn(this.minLsn)
+            ? this.lsnToken()
             : cmd.name === 'route'
               ? this.forcedPrimary
                 ? 'primary'
                 : 'auto'
-              : undefined;
+              : this.ctx.sharding && cmd.name === 'shard'
+                ? this.shardHints.shard === undefined
+                  ? 'auto'
+                  : String(this.shardHints.shard)
+                : this.ctx.sharding && cmd.name === 'shard_key'
+                  ? (this.shardHints.shardKey ?? '')
+                  : undefined;
         if (value === undefined)
           error('42704', `unrecognized configuration parameter "scaleout.${cmd.name}"`);
         else {
@@ -971,22 +1188,119 @@ export class Session implements ServerHandler {
             parts.push(msg.commandComplete(cmd.value === undefined ? 'RESET' : 'SET'));
           }
         } else if (cmd.name === 'last_lsn') {
-          const lsn = cmd.value === undefined ? 0n : parseLsn(cmd.value);
-          if (lsn === undefined)
+          const sharded = this.ctx.sharding;
+          let lsns: (bigint | undefined)[] | undefined = [];
+          if (cmd.value !== undefined) {
+            if (sharded) lsns = parseShardLsns(cmd.value, sharded.map.count);
+            else {
+              const lsn = parseLsn(cmd.value);
+              lsns = lsn === undefined ? undefined : [lsn];
+            }
+          }
+          if (!lsns)
             error(
               '22023',
-              `invalid WAL position for scaleout.last_lsn: "${cmd.value}" (expected like 0/16B3748)`,
+              `invalid WAL position for scaleout.last_lsn: "${cmd.value}" (expected ${sharded ? 'a token from SHOW scaleout.last_lsn, like 0:0/16B3748,1:0/3000060' : 'like 0/16B3748'})`,
             );
           else {
-            if (lsn > this.minLsn || cmd.value === undefined) this.minLsn = lsn;
+            if (cmd.value === undefined) this.minLsns.length = 0;
+            lsns.forEach((lsn, shard) => {
+              if (lsn !== undefined && lsn > (this.minLsns[shard] ?? 0n)) this.minLsns[shard] = lsn;
+            });
             parts.push(msg.commandComplete(cmd.value === undefined ? 'RESET' : 'SET'));
           }
+        } else if (this.ctx.sharding && (cmd.name === 'shard' || cmd.name === 'shard_key')) {
+          const problem = this.ctx.sharding.setHint(this.shardHints, cmd.name, cmd.value);
+          if (problem) error('22023', problem);
+          else parts.push(msg.commandComplete(cmd.value === undefined ? 'RESET' : 'SET'));
         } else error('42704', `unrecognized configuration parameter "scaleout.${cmd.name}"`);
         break;
       }
     }
-    parts.push(msg.readyForQuery(this.txStatus));
+    parts.push(msg.readyForQuery(this.clientTxStatus()));
     this.socket.write(Buffer.concat(parts));
+  }
+
+  /** EXPLAIN ROUTE when sharded: the shard(s) and why, then the server each would use and why. */
+  private explainShardRoute(sql: string, cls: Classification, parts: Buffer[]): void {
+    const sh = this.ctx.sharding!;
+    const d = sh.router.decide(sql, sh.analyzer.analyze(sql), this.shardHints);
+    const probe: Unit = { kind: 'query', msgs: [], syncs: 1, cls, retries: 0 };
+    const names = sh.map.names;
+    parts.push(
+      msg.rowDescription([
+        'route',
+        'shards',
+        'shard_reason',
+        'server',
+        'reason',
+        'detail',
+        'statement_class',
+      ]),
+    );
+    const statementClass = `${cls.readOnly ? 'read-only' : 'not read-only'} (${cls.reason})`;
+    const serverOf = (shard: number): { server: string; role: string; reason: string } => {
+      if (this.conn && (this.pinned || this.txStatus !== 'I'))
+        return {
+          server: this.backend!.id,
+          role: this.backend!.role,
+          reason: this.pinned ? 'session-pinned' : 'in-transaction',
+        };
+      const r = this.route(probe, this.ctx.clusters[shard]);
+      return { server: r.backend.id, role: r.backend.role, reason: r.reason };
+    };
+    switch (d.kind) {
+      case 'refuse':
+        parts.push(
+          msg.dataRow(['refused', null, d.code, null, null, `${d.message}. ${d.hint}`, statementClass]),
+        );
+        break;
+      case 'shard': {
+        const shard = this.conn && d.any ? this.backend!.shard : d.shard;
+        const s = serverOf(shard);
+        parts.push(
+          msg.dataRow([
+            s.role,
+            names[shard]!,
+            d.reason,
+            s.server,
+            s.reason,
+            cls.detail ?? null,
+            statementClass,
+          ]),
+        );
+        break;
+      }
+      case 'scatter':
+      case 'all': {
+        const shards = d.kind === 'scatter' ? d.shards : [...names.keys()];
+        for (const shard of shards) {
+          const s =
+            d.kind === 'all'
+              ? { server: this.ctx.clusters[shard]!.primary.id, role: 'primary', reason: 'write' }
+              : serverOf(shard);
+          parts.push(
+            msg.dataRow([
+              d.kind === 'scatter' ? 'scatter' : 'all-shards',
+              names[shard]!,
+              d.reason,
+              s.server,
+              s.reason,
+              d.kind === 'scatter' && d.plan.sql !== sql ? `runs: ${d.plan.sql}` : (cls.detail ?? null),
+              statementClass,
+            ]),
+          );
+        }
+        break;
+      }
+    }
+    parts.push(msg.commandComplete('EXPLAIN'));
+  }
+
+  /** The read-your-writes token: one LSN unsharded, one per shard when sharded. */
+  private lsnToken(): string {
+    const sharded = this.ctx.sharding;
+    return sharded ? formatShardLsns(this.minLsns, sharded.map.count) : formatLsn(this.minLsns[0] ?? 0n);
   }
 
   /** The server (and its real cancel key) running this client's current request, if any. */
