@@ -21,6 +21,18 @@ const DETACHED_CHILD = 'SCALEOUT_UP_DETACHED';
 
 const stamp = () => new Date().toISOString().slice(11, 19);
 
+/** Sends a message to the `up --detach` that started us, and waits until it is written. */
+function tellParent(message: Record<string, unknown>): Promise<void> {
+  return new Promise((resolve) => process.send!(message, undefined, {}, () => resolve()));
+}
+
+function describeFailure(err: unknown): string {
+  if (err instanceof PreflightError) return `cannot start; nothing was started:\n${bullets(err.problems)}`;
+  return err instanceof Error ? err.message : String(err);
+}
+
+const bullets = (lines: string[]) => lines.map((p) => `  - ${p}`).join('\n');
+
 export function failUp(err: unknown): never {
   if (err instanceof ConfigError) {
     console.error(`scaleout up: invalid topology\n${err.message}`);
@@ -60,15 +72,13 @@ export function registerUp(program: Command): void {
       try {
         running = await up({ ...resolved, say });
       } catch (err) {
-        if (notifyParent) {
-          process.send!({ error: err instanceof Error ? err.message : String(err) });
-        }
+        if (notifyParent) await tellParent({ error: describeFailure(err) });
         failUp(err);
       }
       const text = summary(running);
       console.log(text);
       if (notifyParent) {
-        process.send!({ ready: text, pid: process.pid });
+        await tellParent({ ready: text, pid: process.pid });
         process.disconnect();
       } else {
         console.log('Ctrl-C stops everything.');

@@ -1,0 +1,140 @@
+// End to end: `scaleout up` with a small balanced topology (2 app instances, a primary + 1 replica,
+// an LB, DNS), the load generator at a fixed rate, and chaos: an app instance killed, a replica
+// killed (and brought back), then the primary killed and restarted. The client must see no failed
+// read at any time, and failed writes only while the primary is down. At the end everything is
+// stopped and no process is left.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { runLoad, type LoadResult } from '../../src/loadgen/index.js';
+import { isAlive } from '../../src/topology/stale.js';
+import {
+  cleanUp,
+  control,
+  processesOf,
+  startUp,
+  topologyStatus,
+  writeTopology,
+  type UpProcess,
+} from './helpers.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+let up: UpProcess | undefined;
+let dataDir = '';
+after(() => cleanUp(up, dataDir));
+
+test('balanced topology under load survives an app, a replica and the primary dying', async () => {
+  const topo = await writeTopology({ apps: 2, replicas: 1, lbs: 1, dns: true });
+  dataDir = topo.dataDir;
+  up = await startUp(topo.file);
+  const out = up.output();
+  assert.match(out, /new data for pg-s0-primary, pg-s0-replica1/);
+  for (const name of ['pg-s0-primary', 'pg-s0-replica1', 'db-proxy', 'app-1', 'app-2', 'lb-1', 'dns'])
+    assert.match(out, new RegExp(`^  ${name} `, 'm'), `${name} in the table`);
+
+  // DNS hands out the LB's address.
+  const answer = execFileSync(
+    'dig',
+    ['@127.0.0.1', '-p', String(topo.ports.dns), 'www.scaleout.test', '+short'],
+    {
+      encoding: 'utf8',
+    },
+  ).trim();
+  assert.equal(answer, topo.lbHost);
+
+  const pidsSeen = new Set<number>();
+  const remember = async () => {
+    for (const c of (await topologyStatus(dataDir)).components) if (c.pid) pidsSeen.add(c.pid);
+  };
+  await remember();
+
+  // Chaos on a schedule, measured from the start of the load.
+  const url = `http://${topo.lbHost}:${topo.ports.lb}/`;
+  const t0 = Date.now();
+  const at = (ms: number) => sleep(Math.max(0, t0 + ms - Date.now()));
+  const load: Promise<LoadResult> = runLoad({
+    url,
+    rate: 40,
+    durationMs: 26_000,
+    mix: { read: 70, list: 10, write: 20 },
+    timeoutMs: 5000,
+  });
+  const events: Record<string, number> = {};
+  const must = async (p: Promise<{ status: number; body: Record<string, unknown> }>) => {
+    const r = await p;
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+  };
+
+  await at(3000);
+  events.appKilled = Date.now() - t0;
+  await must(control(dataDir, '/kill', { name: 'app-1' }));
+  await at(7000);
+  events.replicaKilled = Date.now() - t0;
+  await must(control(dataDir, '/kill', { name: 'pg-s0-replica1' }));
+  await at(10_000);
+  await must(control(dataDir, '/restart', { name: 'pg-s0-replica1' }));
+  await remember();
+  await at(15_000);
+  events.primaryKilled = Date.now() - t0;
+  await must(control(dataDir, '/kill', { name: 'pg-s0-primary' }));
+  await at(19_000);
+  await must(control(dataDir, '/restart', { name: 'pg-s0-primary' }));
+  events.primaryBack = Date.now() - t0;
+  await remember();
+  const result = await load;
+
+  const status = await topologyStatus(dataDir);
+  const state = Object.fromEntries(status.components.map((c) => [c.name, c.status]));
+  assert.equal(state['app-1'], 'crashed');
+  assert.equal(state['pg-s0-primary'], 'running');
+  assert.equal(state['pg-s0-replica1'], 'running');
+
+  const timeline = result.timeline.map((s) => ({
+    second: s.second,
+    readFailed: (s.kinds.read?.failed ?? 0) + (s.kinds.list?.failed ?? 0),
+    writeFailed: s.kinds.write?.failed ?? 0,
+    writeOk: s.kinds.write?.ok ?? 0,
+  }));
+  const context = JSON.stringify({ events, timeline, errors: result.errors, codes: result.statusCodes });
+  assert.ok(result.sent >= 900, `load ran at its rate (${result.sent} sent)`);
+
+  // No failed read, ever: the LB retries reads on another app, the db-proxy on another server.
+  const readsFailed = (result.kinds.read?.failed ?? 0) + (result.kinds.list?.failed ?? 0);
+  assert.equal(readsFailed, 0, `reads failed: ${context}`);
+
+  // Writes fail only while the primary is down (second granularity, +3 s for the proxy to see it
+  // back). A write in flight on app-1 at the moment it is SIGKILLed cannot be retried safely (it was
+  // sent and is not idempotent), so that second may hold one failure.
+  // Timeline seconds count from the load's own start (after it seeded codes to read).
+  const loadSecond = (ms: number) => Math.floor((t0 + ms - Date.parse(result.startedAt)) / 1000);
+  const down = [loadSecond(events.primaryKilled! - 200), loadSecond(events.primaryBack!) + 3];
+  const appSecond = loadSecond(events.appKilled!);
+  let outside = 0;
+  let inside = 0;
+  for (const s of timeline) {
+    if (s.second >= down[0]! && s.second <= down[1]!) inside += s.writeFailed;
+    else if (s.second === appSecond) assert.ok(s.writeFailed <= 1, `app kill second: ${context}`);
+    else outside += s.writeFailed;
+  }
+  assert.equal(outside, 0, `writes failed outside the primary's outage: ${context}`);
+  assert.ok(inside > 0, `writes failed while the primary was down: ${context}`);
+  const after = timeline.filter((s) => s.second > down[1]!);
+  assert.ok(
+    after.some((s) => s.writeOk > 0),
+    `writes succeed again after the restart: ${context}`,
+  );
+  // Both app instances answered before the kill, only app-2 after it.
+  assert.ok((result.instances['app-2'] ?? 0) > 0 && (result.instances['app-1'] ?? 0) > 0, context);
+
+  // Orderly stop: exit 0, nothing left running, PostgreSQL shut down cleanly.
+  up.child.kill('SIGTERM');
+  assert.equal(await up.exited, 0, up.output());
+  assert.match(up.output(), /stopped; data kept in/);
+  for (const pid of pidsSeen) assert.equal(isAlive(pid), false, `pid ${pid} still runs`);
+  assert.deepEqual(processesOf(dataDir), []);
+  for (const dir of ['s0-primary', 's0-replica1'])
+    assert.equal(existsSync(join(dataDir, 'pg', dir, 'postmaster.pid')), false, `${dir} shut down`);
+});
