@@ -91,7 +91,11 @@ export function planMerge(body: Node, sql: string): MergePlan | { refuse: string
   const avgCount = new Map<number, number>();
   let anyAggregate = false;
   for (const [i, t] of targets.entries()) {
-    const val = t.val as Node;
+    let val = t.val as Node;
+    // A cast around count/sum/min/max merges the same way (the shards already cast their part).
+    const castArg = (val.TypeCast as Node | undefined)?.arg as Node | undefined;
+    const castFn = castArg?.FuncCall as Node | undefined;
+    if (castFn && ['count', 'sum', 'min', 'max'].includes(funcName(castFn)) && !castFn.over) val = castArg!;
     const f = val.FuncCall as Node | undefined;
     const name = f ? funcName(f) : '';
     if (f && AGGREGATES.has(name) && !f.over) {

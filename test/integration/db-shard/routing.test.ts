@@ -191,3 +191,203 @@ test('admin status lists every shard with its counts and servers', () => {
   }
   assert.ok(status.scatterQueries >= SCATTER_QUERIES.length * 2);
 });
+
+/** The error a statement gets through the proxy (fails the test if it succeeds). */
+async function refusal(c: pg.Client, sql: string, params?: unknown[]): Promise<pg.DatabaseError> {
+  try {
+    await c.query(sql, params);
+  } catch (err) {
+    return err as pg.DatabaseError;
+  }
+  throw new Error(`expected a refusal for: ${sql}`);
+}
+
+test('statements that cannot be routed or merged are refused with why and how to pin a shard', async () => {
+  const before = await Promise.all(direct.map((d) => d.query('SELECT sum(balance)::int AS s FROM accounts')));
+  const cases: [string, RegExp, unknown[]?][] = [
+    ['UPDATE accounts SET balance = 0', /without its shard key would touch every shard/],
+    ['DELETE FROM accounts WHERE balance > 10', /without its shard key/],
+    ['SELECT DISTINCT owner FROM accounts', /cannot be merged across shards: SELECT DISTINCT/],
+    ['SELECT owner, count(*) FROM accounts GROUP BY owner HAVING count(*) > 1', /HAVING/],
+    ['SELECT count(DISTINCT owner) FROM accounts', /DISTINCT/],
+    ['SELECT sum(balance) + 1 FROM accounts', /an expression around sum/],
+    ['SELECT id FROM accounts ORDER BY balance * 2 LIMIT 3', /ORDER BY an expression/],
+    ['SELECT a.id FROM accounts a JOIN users u ON u.name = a.owner', /several sharded tables/],
+    ['SELECT * FROM countries WHERE code IN (SELECT owner FROM accounts)', /inside a subquery/],
+    [
+      "INSERT INTO accounts (id, owner) VALUES (1001, 'x'), (1002, 'y'), (1003, 'z'), (1004, 'w')",
+      /multi-row INSERT has keys on shards/,
+    ],
+    ["INSERT INTO accounts VALUES (1005, 'x')", /must name its columns/],
+    ["INSERT INTO accounts (owner) VALUES ('x')", /does not give the shard key/],
+    ['UPDATE accounts SET id = 5 WHERE id = 4', /changes the shard key column/],
+    ["SELECT * FROM accounts WHERE id = 'abc'", /invalid input syntax for type bigint/],
+    ['SELECT * FROM accounts WHERE id = $1', /invalid input syntax for type bigint/, ['12x']],
+    ['SELECT * FROM accounts WHERE id = NULL', /shard key is NULL/],
+    ['SELECT * FROM notes JOIN accounts ON accounts.id = notes.id', /default shard/],
+  ];
+  for (const [sql, expected, params] of cases) {
+    const err = await refusal(db, sql, params);
+    assert.match(err.message, expected, sql);
+    assert.ok(err.message.startsWith('scaleout:'), `not the proxy's refusal: ${err.message}`);
+    assert.ok(err.hint, `no hint for: ${sql}`);
+  }
+  // Nothing reached a server: the data is unchanged, and the session still works.
+  const after = await Promise.all(direct.map((d) => d.query('SELECT sum(balance)::int AS s FROM accounts')));
+  assert.deepEqual(
+    after.map((r) => r.rows[0].s),
+    before.map((r) => r.rows[0].s),
+  );
+  assert.equal((await db.query('SELECT 1 AS one')).rows[0].one, 1);
+  assert.ok(proxy.sharding!.refused >= cases.length);
+});
+
+test('a multi-row INSERT whose keys are all on one shard goes there', async () => {
+  const keys = [2001, 2002, 2003, 2004, 2005, 2006, 2007, 2008].filter(
+    (k) => shardOf('bigint', BigInt(k), 2) === 1,
+  );
+  await db.query(`INSERT INTO accounts (id, owner) VALUES ${keys.map((k) => `(${k}, 'multi')`).join(', ')}`);
+  const r = await direct[1]!.query("SELECT count(*)::int AS n FROM accounts WHERE owner = 'multi'");
+  assert.equal(r.rows[0].n, keys.length);
+  await db.query(`DELETE FROM accounts WHERE id IN (${keys.join(',')})`);
+});
+
+test('hints: /* scaleout:shard=K */, SET scaleout.shard and SET scaleout.shard_key', async () => {
+  const port1 = clusters[1]!.nodes.map((n) => n.port);
+  const port0 = clusters[0]!.nodes.map((n) => n.port);
+  const hinted = await db.query(
+    '/* scaleout:shard=1 */ SELECT count(*)::int AS n, inet_server_port() AS port FROM accounts',
+  );
+  assert.ok(port1.includes(hinted.rows[0].port));
+  const byName = await db.query('/* scaleout:shard=shard0 */ SELECT inet_server_port() AS port');
+  assert.ok(port0.includes(byName.rows[0].port));
+  await db.query('SET scaleout.shard = 1');
+  assert.equal((await db.query('SHOW scaleout.shard')).rows[0]['scaleout.shard'], '1');
+  const forced = await db.query('SELECT count(*)::int AS n, inet_server_port() AS port FROM accounts');
+  assert.ok(port1.includes(forced.rows[0].port));
+  const direct1 = await direct[1]!.query('SELECT count(*)::int AS n FROM accounts');
+  assert.equal(forced.rows[0].n, direct1.rows[0].n);
+  await db.query('RESET scaleout.shard');
+  const key = '77';
+  const shard = shardOf('bigint', BigInt(key), 2);
+  await db.query(`SET scaleout.shard_key = '${key}'`);
+  const keyed = await db.query('SELECT inet_server_port() AS port FROM accounts LIMIT 1');
+  assert.ok(clusters[shard]!.nodes.map((n) => n.port).includes(keyed.rows[0].port));
+  await db.query('RESET scaleout.shard_key');
+  assert.match((await refusal(db, 'SET scaleout.shard = 9')).message, /shards are 0…1/);
+  assert.match((await refusal(db, '/* scaleout:shard=7 */ SELECT 1')).message, /unknown shard "7"/);
+});
+
+test('EXPLAIN ROUTE shows the shard or shards and why', async () => {
+  const one = await db.query('EXPLAIN ROUTE SELECT * FROM accounts WHERE id = 42');
+  assert.equal(one.rows.length, 1);
+  assert.equal(one.rows[0].shards, `shard${shardOf('bigint', 42n, 2)}`);
+  assert.equal(one.rows[0].shard_reason, 'shard-key');
+  const all = await db.query('EXPLAIN ROUTE SELECT owner, avg(balance) FROM accounts GROUP BY owner LIMIT 2');
+  assert.deepEqual(
+    all.rows.map((r) => [r.route, r.shards, r.shard_reason]),
+    [
+      ['scatter', 'shard0', 'no-shard-key'],
+      ['scatter', 'shard1', 'no-shard-key'],
+    ],
+  );
+  assert.match(all.rows[0].detail, /runs: .*sum\(balance\).*count\(balance\)/);
+  const ref = await db.query("EXPLAIN ROUTE INSERT INTO countries VALUES ('fr', 'France')");
+  assert.deepEqual(
+    ref.rows.map((r) => [r.route, r.shard_reason]),
+    [
+      ['all-shards', 'reference-write'],
+      ['all-shards', 'reference-write'],
+    ],
+  );
+  const refused = await db.query('EXPLAIN ROUTE UPDATE accounts SET balance = 0');
+  assert.equal(refused.rows[0].route, 'refused');
+  assert.match(refused.rows[0].detail, /touch every shard/);
+});
+
+test('reference tables: writes reach every shard, reads are answered by any shard', async () => {
+  await db.query("INSERT INTO countries (code, name) VALUES ('fr', 'France'), ('jp', 'Japan')");
+  await db.query("UPDATE countries SET name = 'Nippon' WHERE code = $1", ['jp']);
+  for (const d of direct) {
+    const r = await d.query('SELECT code, name FROM countries ORDER BY code');
+    assert.deepEqual(r.rows, [
+      { code: 'fr', name: 'France' },
+      { code: 'jp', name: 'Nippon' },
+    ]);
+  }
+  const ports = new Set<number>();
+  for (let i = 0; i < 6; i++) {
+    const r = await db.query("SELECT name, inet_server_port() AS port FROM countries WHERE code = 'jp'");
+    assert.equal(r.rows[0].name, 'Nippon');
+    ports.add(r.rows[0].port);
+  }
+  assert.ok(ports.size >= 2, 'reference reads all went to one server');
+  // A failing write is rolled back on every shard.
+  const err = await refusal(db, "INSERT INTO countries (code, name) VALUES ('fr', 'dup')");
+  assert.equal(err.code, '23505');
+  for (const d of direct)
+    assert.equal((await d.query('SELECT count(*)::int AS n FROM countries')).rows[0].n, 2);
+  // Joining a sharded table with a reference table works pinned and scattered.
+  await db.query("UPDATE accounts SET owner = 'fr' WHERE id = 3");
+  const joined = await db.query(
+    'SELECT a.id, c.name FROM accounts a JOIN countries c ON c.code = a.owner WHERE a.id = $1',
+    [3],
+  );
+  assert.deepEqual(joined.rows, [{ id: '3', name: 'France' }]);
+  const scattered = await db.query(
+    'SELECT count(*)::int AS n FROM accounts a JOIN countries c ON c.code = a.owner',
+  );
+  assert.equal(scattered.rows[0].n, 1);
+  await db.query("UPDATE accounts SET owner = 'owner3' WHERE id = 3");
+});
+
+test('tables not listed live on the default shard', async () => {
+  await db.query("INSERT INTO notes (id, body) VALUES (1, 'hello')");
+  const r = await db.query('SELECT body, inet_server_port() AS port FROM notes');
+  assert.equal(r.rows[0].body, 'hello');
+  assert.ok(clusters[0]!.nodes.map((n) => n.port).includes(r.rows[0].port));
+});
+
+test('transactions on one shard run there; touching a second shard is refused and aborts it', async () => {
+  const a = 10;
+  const sa = shardOf('bigint', BigInt(a), 2);
+  const b = [11, 12, 13, 14, 15].find((k) => shardOf('bigint', BigInt(k), 2) !== sa)!;
+  const sameShard = [16, 17, 18, 19, 20, 21].find((k) => shardOf('bigint', BigInt(k), 2) === sa)!;
+  const c = await connect(url);
+  await c.query('BEGIN');
+  await c.query('UPDATE accounts SET balance = balance - 5 WHERE id = $1', [a]);
+  await c.query(`UPDATE accounts SET balance = balance + 5 WHERE id = ${sameShard}`);
+  await c.query('COMMIT');
+  await c.query('BEGIN');
+  await c.query('UPDATE accounts SET balance = 999999 WHERE id = $1', [a]);
+  const err = await refusal(c, `UPDATE accounts SET balance = 999999 WHERE id = ${b}`);
+  assert.match(err.message, /this transaction runs on shard/);
+  assert.equal(err.code, '0A000');
+  await refusal(c, 'SELECT 1'); // the transaction is aborted, as after any error
+  await c.query('COMMIT'); // = ROLLBACK
+  const r = await direct[sa]!.query('SELECT balance FROM accounts WHERE id = $1', [a]);
+  assert.notEqual(r.rows[0].balance, 999999);
+  // BEGIN … COMMIT with nothing in between, and a read-only transaction.
+  await c.query('BEGIN');
+  await c.query('COMMIT');
+  await c.query('BEGIN READ ONLY');
+  const ro = await c.query(`SELECT id FROM accounts WHERE id = ${a}`);
+  assert.equal(ro.rows.length, 1);
+  await c.query('COMMIT');
+});
+
+test('read-your-writes per shard: the token round-trips through SHOW and SET', async () => {
+  const c = await connect(url);
+  await c.query("UPDATE accounts SET owner = 'ryw' WHERE id = 5");
+  const r = await c.query('SELECT owner FROM accounts WHERE id = 5');
+  assert.equal(r.rows[0].owner, 'ryw');
+  const token = (await c.query('SHOW scaleout.last_lsn')).rows[0]['scaleout.last_lsn'] as string;
+  assert.match(token, /^0:[0-9A-F]+\/[0-9A-F]+,1:[0-9A-F]+\/[0-9A-F]+$/);
+  const shard = shardOf('bigint', 5n, 2);
+  assert.notEqual(token.split(',')[shard]!.split(':')[1], '0/0');
+  const other = await connect(url);
+  await other.query(`SET scaleout.last_lsn = '${token}'`);
+  assert.equal((await other.query('SHOW scaleout.last_lsn')).rows[0]['scaleout.last_lsn'], token);
+  assert.equal((await other.query('SELECT owner FROM accounts WHERE id = 5')).rows[0].owner, 'ryw');
+  assert.match((await refusal(other, "SET scaleout.last_lsn = '0/16B3748'")).message, /invalid WAL position/);
+});
