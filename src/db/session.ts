@@ -25,6 +25,7 @@ import {
 import * as msg from './protocol/messages.js';
 import { errorCode, type ServerConnection, type ServerHandler } from './server-connection.js';
 import type { ShardSupport } from './shard/support.js';
+import { DistributedTx } from './shard/distributed.js';
 import type { ShardDecision } from './shard/router.js';
 import { formatShardLsns, parseShardLsns } from './shard/tokens.js';
 
@@ -187,7 +188,9 @@ export class Session implements ServerHandler {
   /** Read-your-writes: reads need a replica that replayed at least this far. */
   private readonly minLsns: bigint[] = [];
   private lsnPending = 0;
-  private lsnFailedUntil = 0;
+  /** Per shard: WAL position reads still running, and until when reads stay on the primary after one failed. */
+  private readonly lsnPendingOn: number[] = [];
+  private readonly lsnFailedUntil: number[] = [];
   private announceLsn = false;
   private readonly statements = new Map<string, Statement>();
   private unnamedCls: Classification = NEUTRAL;
@@ -196,6 +199,10 @@ export class Session implements ServerHandler {
   private pendingBegin: { raw: Buffer; cls: Classification } | undefined;
   /** Sharded: a scatter, all-shard write or 2PC step running; nothing else is sent meanwhile. */
   private fanoutRunning = false;
+  /** Sharded with two_phase_commit: the transaction spans shards; every unit goes through it. */
+  private dtx: DistributedTx | undefined;
+  /** The BEGIN the current transaction started with (repeated on each shard a multi-shard transaction adds). */
+  private beginRaw: Buffer | undefined;
   /** Sharded: SET scaleout.shard / scaleout.shard_key. */
   readonly shardHints: { shard?: number; shardKey?: string } = {};
   private readonly out = new Output();
@@ -515,6 +522,12 @@ export class Session implements ServerHandler {
           this.runLocal(unit.local);
           continue;
         }
+        if (this.dtx) {
+          if (this.inflight.length > 0) return;
+          this.queue.shift();
+          void this.runDistributed(unit);
+          return;
+        }
         if (this.conn) {
           if (this.inflight.length > 0 && !this.fitsAttached(unit)) return;
           if (this.inflight.length === 0) this.maybeDetach();
@@ -566,6 +579,7 @@ export class Session implements ServerHandler {
         this.queue.shift();
         const tag = tx === 'begin' ? 'BEGIN' : tx === 'commit' ? 'COMMIT' : 'ROLLBACK';
         this.pendingBegin = tx === 'begin' ? { raw: unit.msgs[0]!.raw, cls: unit.cls } : undefined;
+        if (this.pendingBegin) this.beginRaw = Buffer.from(unit.msgs[0]!.raw);
         this.socket.write(
           Buffer.concat([msg.commandComplete(tag), msg.readyForQuery(this.clientTxStatus())]),
         );
@@ -582,6 +596,25 @@ export class Session implements ServerHandler {
       if (d.kind === 'shard' && (d.any || d.shard === this.backend!.shard)) return this.ctx.cluster;
       if (this.inflight.length > 0) return 'wait';
       this.queue.shift();
+      if (
+        sh.map.twoPhaseCommit &&
+        d.kind !== 'refuse' &&
+        this.txStatus === 'T' &&
+        this.backend!.role === 'primary' &&
+        !this.pinned &&
+        !this.unsynced &&
+        !this.copyIn
+      ) {
+        // The transaction reaches a second shard: it becomes a two-phase one.
+        this.dtx = new DistributedTx(sh);
+        this.dtx.adopt(this.backend!.shard, this.backend!, this.conn, this.txWrote);
+        this.held.delete(this.backend!);
+        this.txWrote = false;
+        this.conn = undefined;
+        this.backend = undefined;
+        void this.runDistributed(unit);
+        return 'wait';
+      }
       this.refuseAttached(unit, d);
       return 'done';
     }
@@ -593,6 +626,13 @@ export class Session implements ServerHandler {
     }
     if (d.kind === 'scatter' || d.kind === 'all') {
       if (this.inflight.length > 0) return 'wait';
+      if (this.pendingBegin && sh.map.twoPhaseCommit) {
+        this.pendingBegin = undefined;
+        this.queue.shift();
+        this.dtx = new DistributedTx(sh);
+        void this.runDistributed(unit);
+        return 'wait';
+      }
       if (d.kind === 'all' && this.pendingBegin) {
         this.queue.shift();
         const hint = 'Run it outside the transaction.';
@@ -667,6 +707,40 @@ export class Session implements ServerHandler {
     });
   }
 
+  /** Runs one unit of a multi-shard transaction (see shard/distributed.ts). */
+  private async runDistributed(unit: Unit): Promise<void> {
+    this.fanoutRunning = true;
+    const sh = this.ctx.sharding!;
+    try {
+      const tx = unit.kind === 'query' ? sh.transactionKind(unit.sql!) : undefined;
+      const end = tx === 'commit' || tx === 'rollback' ? tx : undefined;
+      const d = end ? undefined : (unit.decision ?? sh.decide(unit, this.shardHints));
+      const result = await this.dtx!.run(
+        unit,
+        end,
+        d ?? { kind: 'shard', shard: sh.map.defaultShard, reason: 'no-table', any: true },
+        this.beginRaw ?? msg.query('BEGIN'),
+      );
+      if (result.done) {
+        this.dtx = undefined;
+        this.txStatus = 'I';
+        this.beginRaw = undefined;
+      }
+      if (this.phase !== 'ready') return;
+      this.socket.write(Buffer.concat(result.parts));
+      for (const shard of result.wrote) this.afterCommit(shard);
+    } catch (err) {
+      this.ctx.log.error({ err }, 'multi-shard transaction step failed');
+      if (this.phase === 'ready')
+        this.answerLocally(unit, [
+          msg.errorResponse({ code: 'XX000', message: `scaleout: ${(err as Error).message}` }),
+        ]);
+    } finally {
+      this.fanoutRunning = false;
+      if (this.phase === 'ready') this.pump();
+    }
+  }
+
   /** Runs a scatter SELECT or an all-shard write, then answers the client and carries on. */
   private async runFanout(unit: Unit, d: Extract<ShardDecision, { kind: 'scatter' | 'all' }>): Promise<void> {
     this.fanoutRunning = true;
@@ -706,7 +780,11 @@ export class Session implements ServerHandler {
     if (this.forcedPrimary) return { backend: cluster.primary, reason: 'forced' };
     const readable = cls.readOnly || cls.begin === 'read-only';
     if (!readable) return { backend: cluster.primary, reason: cls.reason };
-    if (this.ctx.config.read_your_writes && (this.lsnPending > 0 || this.lsnFailedUntil > Date.now())) {
+    const shard = cluster.primary.shard;
+    if (
+      this.ctx.config.read_your_writes &&
+      ((this.lsnPendingOn[shard] ?? 0) > 0 || (this.lsnFailedUntil[shard] ?? 0) > Date.now())
+    ) {
       return { backend: cluster.primary, reason: 'read-your-writes' };
     }
     const exclude = unit.retries > 0 ? unit.backend : undefined;
@@ -1066,9 +1144,11 @@ export class Session implements ServerHandler {
   private afterCommit(shard: number): void {
     if (!this.ctx.config.read_your_writes) return;
     this.lsnPending++;
+    this.lsnPendingOn[shard] = (this.lsnPendingOn[shard] ?? 0) + 1;
     this.ctx.clusters[shard]!.primaryLsnAfterNow().then(
       (lsn) => {
         this.lsnPending--;
+        this.lsnPendingOn[shard]!--;
         if (lsn > (this.minLsns[shard] ?? 0n)) {
           this.minLsns[shard] = lsn;
           this.announceLsn = true;
@@ -1080,8 +1160,9 @@ export class Session implements ServerHandler {
       },
       (err: Error) => {
         this.lsnPending--;
+        this.lsnPendingOn[shard]!--;
         // Without the position, keep this client's reads on the primary for a while.
-        this.lsnFailedUntil = Date.now() + Math.max(this.ctx.config.max_lag_ms, 1000) * 5;
+        this.lsnFailedUntil[shard] = Date.now() + Math.max(this.ctx.config.max_lag_ms, 1000) * 5;
         this.ctx.log.warn({ error: err.message }, 'could not read the primary WAL position after a write');
         if (this.inflight.length === 0) this.pump();
       },
@@ -1332,6 +1413,8 @@ export class Session implements ServerHandler {
     if (this.cancelKey) this.ctx.unregisterCancelKey(this.cancelKey.pid);
     if (destroySocket && !this.socket.destroyed) this.socket.destroy();
     if (!wasReady) return;
+    this.dtx?.releaseAll();
+    this.dtx = undefined;
     const conns = new Map<ServerConnection, Backend>();
     for (const [b, c] of this.held) conns.set(c, b);
     if (this.conn) conns.set(this.conn, this.backend!);

@@ -181,7 +181,7 @@ export class ShardSupport {
   // ---------------------------------------------------------------- running on several shards
 
   /** The messages that run the unit's statement (with `sql` instead of its own text) on one server. */
-  private canonical(unit: UnitView, sql: string | undefined): { parts: Buffer[]; params?: BoundParams } {
+  canonical(unit: UnitView, sql: string | undefined): { parts: Buffer[]; params?: BoundParams } {
     if (unit.kind === 'query') return { parts: [msg.query(sql ?? unit.sql!)] };
     const b = this.binds(unit)[0]!;
     return {
@@ -198,7 +198,7 @@ export class ShardSupport {
   }
 
   /** Builds the client's reply from one server's answer to canonical(), optionally with merged rows. */
-  private reply(
+  reply(
     unit: UnitView,
     answer: ServerMessage[],
     status: 'I' | 'T' | 'E',
@@ -245,7 +245,7 @@ export class ShardSupport {
     return out;
   }
 
-  private async acquire(backend: Backend): Promise<ServerConnection> {
+  async acquire(backend: Backend): Promise<ServerConnection> {
     try {
       const conn = await backend.pool.acquire();
       if (backend.role === 'replica') backend.target.outstanding++;
@@ -259,13 +259,13 @@ export class ShardSupport {
     }
   }
 
-  private release(backend: Backend, conn: ServerConnection): void {
+  release(backend: Backend, conn: ServerConnection): void {
     if (backend.role === 'replica') backend.target.outstanding--;
     if (!conn.closed && conn.status === 'I') backend.pool.release(conn);
     else backend.pool.discard(conn);
   }
 
-  private unavailable(err: unknown, status: 'I' | 'T' | 'E'): Buffer[] {
+  unavailable(err: unknown, status: 'I' | 'T' | 'E'): Buffer[] {
     const e = err instanceof ExchangeError ? err : new ExchangeError((err as Error).message, 'XX000');
     return [
       msg.errorResponse({

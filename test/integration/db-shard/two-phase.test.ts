@@ -1,0 +1,153 @@
+// Transactions over two shards with two_phase_commit on: atomic commit and rollback, an error in the
+// middle, a proxy "crash" between PREPARE and COMMIT PREPARED (before and after the decision) and the
+// recovery a restarted proxy does; then one shard down while the other keeps serving.
+import assert from 'node:assert/strict';
+import { before, test } from 'node:test';
+import type pg from 'pg';
+import { shardOf } from '../../../src/db/shard/hash.js';
+import type { DbProxy } from '../../../src/db/proxy.js';
+import { connect, startClusters, startShardedProxy } from './harness.js';
+import type { PgCluster } from '../../helpers/postgres.js';
+
+let clusters: PgCluster[];
+let proxy: DbProxy;
+let stopProxy: () => Promise<void>;
+let url: string;
+let direct: pg.Client[];
+
+/** Two keys on different shards. */
+const A = 1;
+const B = [2, 3, 4, 5, 6, 7].find((k) => shardOf('bigint', BigInt(k), 2) !== shardOf('bigint', 1n, 2))!;
+const SA = shardOf('bigint', BigInt(A), 2);
+const SB = 1 - SA;
+
+before(async () => {
+  clusters = await startClusters(2, { max_prepared_transactions: '10' });
+  ({ proxy, url, stop: stopProxy } = await startShardedProxy(clusters, { two_phase_commit: true }));
+  direct = await Promise.all(clusters.map((c) => connect(c.primary.url)));
+  const db = await connect(url);
+  await db.query('CREATE TABLE accounts (id bigint PRIMARY KEY, balance int NOT NULL CHECK (balance >= 0))');
+  await db.query(`INSERT INTO accounts (id, balance) VALUES (${A}, 100)`);
+  await db.query(`INSERT INTO accounts (id, balance) VALUES (${B}, 100)`);
+});
+
+async function balances(): Promise<number[]> {
+  const a = await direct[SA]!.query('SELECT balance FROM accounts WHERE id = $1', [A]);
+  const b = await direct[SB]!.query('SELECT balance FROM accounts WHERE id = $1', [B]);
+  return [a.rows[0].balance, b.rows[0].balance];
+}
+
+async function prepared(): Promise<string[][]> {
+  return Promise.all(
+    direct.map(async (d) =>
+      (await d.query('SELECT gid FROM pg_prepared_xacts ORDER BY gid')).rows.map((r) => r.gid),
+    ),
+  );
+}
+
+test('a transfer across shards commits on both, with two-phase commit', async () => {
+  const c = await connect(url);
+  await c.query('BEGIN');
+  await c.query('UPDATE accounts SET balance = balance - 30 WHERE id = $1', [A]);
+  await c.query(`UPDATE accounts SET balance = balance + 30 WHERE id = ${B}`);
+  // Reads in the transaction see its own writes, on both shards (a scatter inside the transaction).
+  const inside = await c.query('SELECT sum(balance)::int AS total FROM accounts');
+  assert.equal(inside.rows[0].total, 200);
+  await c.query('COMMIT');
+  assert.deepEqual(await balances(), [70, 130]);
+  assert.deepEqual(await prepared(), [[], []]);
+  const decisions = await direct[Math.min(SA, SB)]!.query(
+    'SELECT count(*)::int AS n FROM scaleout_2pc_decisions',
+  );
+  assert.equal(decisions.rows[0].n, 1, 'the coordinator recorded the decision');
+  assert.ok(Number(await metric('scaleout_db_two_phase_commits_total{outcome="committed"}')) >= 1);
+});
+
+test('ROLLBACK, and an error on one shard, undo the work on every shard', async () => {
+  const c = await connect(url);
+  await c.query('BEGIN');
+  await c.query('UPDATE accounts SET balance = balance - 10 WHERE id = $1', [A]);
+  await c.query(`UPDATE accounts SET balance = balance + 10 WHERE id = ${B}`);
+  await c.query('ROLLBACK');
+  assert.deepEqual(await balances(), [70, 130]);
+  await c.query('BEGIN');
+  await c.query(`UPDATE accounts SET balance = balance + 500 WHERE id = ${A}`);
+  await assert.rejects(
+    c.query(`UPDATE accounts SET balance = balance - 500 WHERE id = ${B}`),
+    /check constraint/,
+  );
+  await assert.rejects(c.query('SELECT 1'), /current transaction is aborted/);
+  const end = await c.query('COMMIT');
+  assert.equal(end.command, 'ROLLBACK');
+  assert.deepEqual(await balances(), [70, 130]);
+  assert.deepEqual(await prepared(), [[], []]);
+});
+
+async function metric(name: string): Promise<string | undefined> {
+  const text = await proxy.metrics.registry.metrics();
+  return text
+    .split('\n')
+    .find((l) => l.startsWith(name))
+    ?.split(' ')[1];
+}
+
+/** Stops the proxy as a crash would leave things (its connections gone), then starts a new one. */
+async function restartProxy(): Promise<void> {
+  await stopProxy();
+  ({ proxy, url, stop: stopProxy } = await startShardedProxy(clusters, { two_phase_commit: true }));
+}
+
+test('a crash after PREPARE, before the decision: the restarted proxy rolls back every shard', async () => {
+  const c = await connect(url);
+  await c.query('BEGIN');
+  await c.query(`UPDATE accounts SET balance = balance - 1 WHERE id = ${A}`);
+  await c.query(`UPDATE accounts SET balance = balance + 1 WHERE id = ${B}`);
+  proxy.sharding!.twoPhase.crashAfter = 'prepare';
+  await assert.rejects(c.query('COMMIT'), /simulated crash/);
+  const left = await prepared();
+  assert.equal(left[0]!.length + left[1]!.length, 2, 'both shards hold a prepared transaction');
+  assert.deepEqual(await balances(), [70, 130], 'prepared, not committed');
+  await restartProxy();
+  assert.deepEqual(await prepared(), [[], []]);
+  assert.deepEqual(await balances(), [70, 130]);
+});
+
+test('a crash after the coordinator committed: the restarted proxy commits the rest', async () => {
+  const c = await connect(url);
+  await c.query('BEGIN');
+  await c.query(`UPDATE accounts SET balance = balance - 5 WHERE id = ${A}`);
+  await c.query(`UPDATE accounts SET balance = balance + 5 WHERE id = ${B}`);
+  proxy.sharding!.twoPhase.crashAfter = 'coordinator-commit';
+  await assert.rejects(c.query('COMMIT'), /simulated crash/);
+  const left = await prepared();
+  assert.equal(left[0]!.length + left[1]!.length, 1, 'one shard still holds its prepared part');
+  await restartProxy();
+  assert.deepEqual(await prepared(), [[], []]);
+  assert.deepEqual(await balances(), [65, 135]);
+  assert.equal(await metric('scaleout_db_two_phase_commits_total{outcome="recovered-commit"}'), '1');
+});
+
+test('one shard down: its statements fail clearly, the other shard keeps serving', async () => {
+  const c = await connect(url);
+  await clusters[SB]!.primary.stop('immediate');
+  // Writes to the healthy shard work, reads of the down shard's keys still reach its replica.
+  await c.query(`UPDATE accounts SET balance = balance + 1 WHERE id = ${A}`);
+  const read = await c.query(`SELECT balance FROM accounts WHERE id = ${B}`);
+  assert.equal(read.rows[0].balance, 135);
+  const err = await c
+    .query(`UPDATE accounts SET balance = 0 WHERE id = ${B}`)
+    .catch((e: pg.DatabaseError) => e);
+  assert.ok(err instanceof Error);
+  assert.match(err.message, new RegExp(`shard shard${SB}: the primary .* is unavailable`));
+  assert.equal((err as pg.DatabaseError).code, '08006');
+  // A scatter read still has a replica on every shard; a write every shard must take is refused whole.
+  const total = await c.query('SELECT count(*)::int AS n FROM accounts');
+  assert.equal(total.rows[0].n, 2);
+  await assert.rejects(
+    c.query('CREATE INDEX ON accounts (balance)'),
+    new RegExp(`shard shard${SB} .*unavailable`),
+  );
+  // The session survives, and the healthy shard still answers.
+  const again = await c.query(`SELECT balance FROM accounts WHERE id = ${A}`);
+  assert.equal(again.rows[0].balance, 66);
+});
