@@ -312,3 +312,54 @@ describe('scaleout demo-app', () => {
     assert.match(inUse.output(), new RegExp(`cannot listen on 127.0.0.1:${port}: address in use`));
   });
 });
+
+describe('scaleout demo-app with the primary down', () => {
+  it('writes answer 503, reads and /healthz carry on from the replica, writes work again once it is back', async () => {
+    const cluster = await startTestCluster({ replicas: 1 });
+    const proxyPort = await freePort();
+    await startProxy(cluster, proxyPort);
+    const app = await startApp(
+      `postgres://${cluster.user}@127.0.0.1:${proxyPort}/${cluster.database}`,
+      'app-x',
+    );
+    await waitHealthy(app);
+    const links: Awaited<ReturnType<typeof createLink>>[] = [];
+    for (let i = 0; i < 5; i++) links.push(await createLink(app, `https://example.com/outage/${i}`));
+    await cluster.waitForReplication();
+    await cluster.primary.stop('immediate');
+    try {
+      for (let i = 0; i < 3; i++) {
+        const res = await fetch(`${app.url}/api/links`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ url: 'https://example.com/during-outage' }),
+        });
+        assert.equal(res.status, 503);
+        assert.equal((await json(res)).error, 'database unavailable');
+      }
+      // Every pooled connection (those that just failed a write too) still reads.
+      for (let round = 0; round < 4; round++) {
+        const reads = links.flatMap(({ code, cookie }) => [
+          fetch(`${app.url}/api/links/${code}`, { headers: { cookie: cookie! } }),
+          fetch(`${app.url}/api/links/${code}`),
+        ]);
+        reads.push(fetch(`${app.url}/api/links?limit=3`));
+        for (const res of await Promise.all(reads)) assert.equal(res.status, 200, await res.text());
+      }
+      assert.equal((await fetch(`${app.url}/healthz`)).status, 200);
+    } finally {
+      await cluster.primary.start();
+    }
+    let status = 0;
+    for (let i = 0; i < 100 && status !== 201; i++) {
+      const res = await fetch(`${app.url}/api/links`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ url: 'https://example.com/after-outage' }),
+      });
+      status = res.status;
+      if (status !== 201) await sleep(100);
+    }
+    assert.equal(status, 201);
+  });
+});
