@@ -164,7 +164,6 @@ export function lbConfig(plan: Plan, lb: LbSpec, apps: AppSpec[]): Record<string
 
 export function dnsConfig(plan: Plan): Record<string, unknown> {
   const t = plan.topology;
-  const port = t.lb.listeners[0]!.port;
   return {
     dns: {
       listen: plan.dns!.listen,
@@ -177,15 +176,10 @@ export function dnsConfig(plan: Plan): Record<string, unknown> {
               name: t.dns.name,
               ttl: t.dns.ttl,
               policy: 'simple',
-              addresses: plan.lbs.map((lb) => lb.address),
-              // Through the LB to the apps: an LB that cannot serve leaves the answers.
-              healthCheck: {
-                protocol: 'http',
-                port,
-                path: t.app.healthPath,
-                intervalMs: 1000,
-                timeoutMs: 500,
-              },
+              // Each address follows the live state of its LB's target group (through the LB's admin
+              // API): an LB that is gone, or has no healthy app behind it, leaves the answers.
+              addresses: plan.lbs.map((lb) => ({ address: lb.address, lbAdmin: lbAdminUrl(lb) })),
+              followLb: { targetGroup: TARGET_GROUP, intervalMs: 1000 },
             },
           ],
         },

@@ -84,6 +84,9 @@ function pgDataDirs(dataDir: string): string[] {
  */
 export async function sweepStale(dataDir: string): Promise<string[]> {
   const victims = new Map<number, string>();
+  // A supervisor still alive here is one `down` gave up on, or a test's leftover: it goes first.
+  const supervisor = liveSupervisor(dataDir);
+  if (supervisor) victims.set(supervisor, 'supervisor');
   for (const [name, pid] of Object.entries(readRunState(dataDir).components)) {
     if (isOurs(pid, dataDir)) victims.set(pid, name);
   }
