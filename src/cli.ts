@@ -6,6 +6,7 @@ import { registerDemo } from './cli/demo.js';
 import { registerConfig } from './cli/config.js';
 import { registerDns } from './cli/dns.js';
 import { registerDbProxy } from './cli/db-proxy.js';
+import { registerDb } from './cli/db.js';
 import { registerDashboard } from './cli/dashboard.js';
 import { registerDemoApp } from './cli/demo-app.js';
 import { registerLoad } from './cli/load.js';
@@ -22,6 +23,7 @@ const program = new Command('scaleout')
 registerLb(program);
 registerDns(program);
 registerDbProxy(program);
+registerDb(program);
 registerDashboard(program);
 registerDemo(program);
 registerDemoApp(program);
