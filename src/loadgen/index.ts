@@ -79,7 +79,7 @@ export async function runLoad(options: LoadOptions, hooks: LoadHooks = {}): Prom
   const opts = resolveOptions(options);
   const pool = new Pool(opts.url.origin, { connections: opts.connections, pipelining: 1 });
   try {
-    const workload = opts.mix ? demoAppWorkload(opts.url, opts.mix) : plainWorkload(opts.url);
+    const workload = opts.mix ? demoAppWorkload(opts.url, opts.mix) : plainWorkload(opts.url, opts.timeoutMs);
     try {
       await workload.prepare(pool);
     } catch (err) {

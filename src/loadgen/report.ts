@@ -8,7 +8,10 @@ export function progressLine(p: LoadProgress, width = 20): string {
   const done = Math.min(1, p.elapsedMs / p.durationMs);
   const filled = Math.round(done * width);
   const bar = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
-  const secs = `${Math.floor(p.elapsedMs / 1000)}s/${Math.round(p.durationMs / 1000)}s`;
+  const total = `${+(p.durationMs / 1000).toFixed(1)}s`;
+  // Past the duration nothing new is sent: only answers (or timeouts) of requests in flight remain.
+  const secs =
+    p.elapsedMs < p.durationMs ? `${Math.floor(p.elapsedMs / 1000)}s/${total}` : `${total} sent, finishing`;
   return (
     `${bar} ${secs}  ${Math.round(p.rate)}/s  ok ${p.ok}  failed ${p.failed}` +
     `  p99 ${fmtMs(p.p99)} ms  in flight ${p.inFlight}`

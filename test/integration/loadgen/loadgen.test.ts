@@ -3,13 +3,15 @@
 // Assertions are bounds that a busy machine cannot break (requests are never sent early; a stall can
 // only make latencies larger), never "it was fast".
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { describe, it } from 'node:test';
 import { runLoad, LoadOptionsError, type LoadProgress, type LoadResult } from '../../../src/loadgen/index.js';
-import { startCli } from '../../helpers/cli.js';
+import { CLI, startCli } from '../../helpers/cli.js';
 import { atFileEnd } from '../../helpers/postgres.js';
 import { freePort } from '../../../src/topology/postgres.js';
 import { LoadTarget } from './target.js';
@@ -25,7 +27,8 @@ describe('scaleout load (runLoad)', () => {
     );
     assert.equal(result.sent, 400);
     assert.equal(result.ok, 400);
-    assert.equal(target.arrivals.length, 400);
+    assert.equal(target.arrivals.length, 401, 'the 400 and one unmeasured warm-up request before them');
+    target.arrivals.shift();
     assert.deepEqual(
       result.timeline.map((s) => [s.sent, s.ok, s.kinds.read?.ok]),
       [
@@ -177,6 +180,25 @@ describe('scaleout load (CLI)', () => {
     assert.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"[^>]*>/);
     assert.match(svg, /<polyline points="[\d., ]+"/);
     assert.match(svg, /<\/svg>\n$/);
+  });
+
+  it('shows a live progress line when stderr is a terminal', async () => {
+    const target = await new LoadTarget().start();
+    // script(1) runs the command on a pseudo-terminal.
+    const command = `${process.execPath} ${CLI} load ${target.url}/ --rate 50 --duration 2500ms`;
+    // (Not spawnSync: the target answers from this process's event loop.)
+    const child = spawn('script', ['-qfec', command, '/dev/null'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    const [status] = (await once(child, 'close')) as [number];
+    assert.equal(status, 0, stdout);
+    const lines = stdout.split('\r').filter((l) => l.startsWith('['));
+    assert.ok(lines.length >= 2, stdout);
+    assert.match(
+      lines[0]!,
+      /^\[#+\.+\] 1s\/2\.5s {2}\d+\/s {2}ok \d+ {2}failed 0 {2}p99 [\d.]+ ms {2}in flight \d+/,
+    );
+    assert.match(stdout, /125 sent, 125 ok, 0 failed/);
   });
 
   it('bad input: clear errors and exit status 1', async () => {

@@ -252,6 +252,20 @@ describe('reports', () => {
     assert.equal(line, '[##########..........] 5s/10s  100/s  ok 498  failed 2  p99 4.20 ms  in flight 3');
   });
 
+  it('says when only answers of requests in flight are awaited', () => {
+    const line = progressLine({
+      elapsedMs: 11_000,
+      durationMs: 10_000,
+      sent: 1000,
+      ok: 990,
+      failed: 0,
+      inFlight: 10,
+      rate: 0,
+      p99: 0,
+    });
+    assert.match(line, /^\[#{20}\] 10s sent, finishing {2}0\/s {2}ok 990 {2}failed 0 .* in flight 10$/);
+  });
+
   it('writes a self-contained SVG with both plots and the failed second marked', () => {
     const svg = latencyChart(sampleResult());
     assert.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
