@@ -107,8 +107,7 @@ export class LinkStore {
    * on the same connection right after the commit (undefined if the proxy does not offer one).
    */
   async create(url: string): Promise<{ link: Link; token: string | undefined }> {
-    const client = await this.pool.connect();
-    try {
+    return this.withClient(async (client) => {
       for (let attempt = 1; ; attempt++) {
         try {
           const res = await client.query(
@@ -125,9 +124,7 @@ export class LinkStore {
           throw err;
         }
       }
-    } finally {
-      client.release();
-    }
+    });
   }
 
   /** One link by its code (the shard key), seeing at least the write behind `token`. */
@@ -159,11 +156,25 @@ export class LinkStore {
 
   /** Runs a read on one checked-out connection, after handing the user's token to the proxy. */
   private async read<T>(token: string | undefined, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
-    try {
+    return this.withClient(async (client) => {
       if (token !== undefined && this.tokensSupported) await this.applyToken(client, token);
+      return fn(client);
+    });
+  }
+
+  /**
+   * Runs `fn` on one checked-out connection. A connection that drops while checked out emits 'error'
+   * (besides failing its query), and node-postgres only listens for that while the connection is idle
+   * in the pool: without this listener the process would crash. The pool drops the broken connection.
+   */
+  private async withClient<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    const onError = (err: Error): void => this.log.warn({ error: err.message }, 'database connection lost');
+    client.on('error', onError);
+    try {
       return await fn(client);
     } finally {
+      client.off('error', onError);
       client.release();
     }
   }
@@ -175,8 +186,10 @@ export class LinkStore {
       const value = (res.rows[0] as Record<string, unknown> | undefined)?.['scaleout.last_lsn'];
       return typeof value === 'string' && value !== '' ? value : undefined;
     } catch (err) {
-      if (errorCode(err) !== UNKNOWN_SETTING) throw err;
-      this.disableTokens();
+      if (errorCode(err) === UNKNOWN_SETTING) this.disableTokens();
+      // The write is committed: answer it, only without the guarantee (a 503 here would invite a
+      // retry that creates the link twice).
+      else this.log.warn({ error: (err as Error).message }, 'no read-your-writes token after a write');
       return undefined;
     }
   }

@@ -313,6 +313,50 @@ describe('scaleout demo-app', () => {
   });
 });
 
+describe('scaleout demo-app when the db-proxy dies', () => {
+  it('stays up with requests in flight (503s), reports unhealthy, and recovers when the proxy is back', async () => {
+    const cluster = await startTestCluster({ replicas: 1 });
+    const proxyPort = await freePort();
+    let proxy = await startProxy(cluster, proxyPort);
+    const app = await startApp(
+      `postgres://${cluster.user}@127.0.0.1:${proxyPort}/${cluster.database}`,
+      'app-y',
+    );
+    await waitHealthy(app);
+    const { code, cookie } = await createLink(app, 'https://example.com/proxy-dies');
+    // A stream of reads and writes keeps every pooled connection busy while the proxy is killed.
+    let stop = false;
+    const statuses: number[] = [];
+    const worker = async (): Promise<void> => {
+      while (!stop) {
+        const res = await fetch(`${app.url}/api/links/${code}`, { headers: { cookie: cookie! } }).catch(
+          () => undefined,
+        );
+        statuses.push(res?.status ?? -1);
+        await res?.arrayBuffer();
+      }
+    };
+    const workers = Array.from({ length: 12 }, worker);
+    await sleep(300);
+    proxy.child.kill('SIGKILL');
+    await sleep(500);
+    stop = true;
+    await Promise.all(workers);
+    assert.equal(app.cli.child.exitCode, null, `the app died:\n${app.cli.output()}`);
+    assert.ok(statuses.includes(503), 'reads failed with 503 while the proxy was gone');
+    assert.ok(!statuses.includes(-1), 'the app always answered');
+    assert.equal((await fetch(`${app.url}/healthz`)).status, 503);
+    proxy = await startProxy(cluster, proxyPort);
+    let health = 0;
+    for (let i = 0; i < 100 && health !== 200; i++) {
+      health = (await fetch(`${app.url}/healthz`)).status;
+      if (health !== 200) await sleep(100);
+    }
+    assert.equal(health, 200);
+    for (let i = 0; i < 20; i++) assert.equal((await fetch(`${app.url}/api/links/${code}`)).status, 200);
+  });
+});
+
 describe('scaleout demo-app with the primary down', () => {
   it('writes answer 503, reads and /healthz carry on from the replica, writes work again once it is back', async () => {
     const cluster = await startTestCluster({ replicas: 1 });
