@@ -28,6 +28,8 @@ export interface PgServerSpec {
   user: string;
   database: string;
   settings: Record<string, string>;
+  /** Networks besides loopback whose clients may connect (trust); for servers off loopback. */
+  allowFrom?: string[];
 }
 
 export interface PgEnv {
@@ -111,9 +113,10 @@ export function preparePrimary(env: PgEnv, spec: PgServerSpec): boolean {
         .join(''),
   );
   // Loopback only, no passwords: a demo on one machine. See docs/scale-out-steps.md for real hosts.
+  const networks = ['127.0.0.0/8', ...(spec.allowFrom ?? [])];
   writeFileSync(
     join(spec.dataDir, 'pg_hba.conf'),
-    ['host all all 127.0.0.0/8 trust', 'host replication all 127.0.0.0/8 trust', ''].join('\n'),
+    networks.flatMap((n) => [`host all all ${n} trust`, `host replication all ${n} trust`, '']).join('\n'),
   );
   runAsServerUser(
     env,
