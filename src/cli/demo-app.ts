@@ -1,6 +1,6 @@
 // `scaleout demo-app`: the example application (a URL shortener) that `scaleout up` runs behind the
 // load balancer, talking to PostgreSQL through the db-proxy. See docs/demo-app.md.
-import { InvalidArgumentError, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { createLogger } from '../core/log.js';
 import { startDemoApp } from '../demo-app/index.js';
 import { hostPort, integer } from './options.js';
@@ -30,7 +30,11 @@ export function registerDemoApp(program: Command): void {
     .description(
       'the demo app (a URL shortener on PostgreSQL through the db-proxy) that `scaleout up` scales',
     )
-    .option('--listen <host:port>', 'where the app serves HTTP', hostPort, { host: '127.0.0.1', port: 3000 })
+    .addOption(
+      new Option('--listen <host:port>', 'where the app serves HTTP')
+        .argParser(hostPort)
+        .default({ host: '127.0.0.1', port: 3000 }, '127.0.0.1:3000'),
+    )
     .requiredOption('--database <url>', 'postgres://USER@HOST:PORT/DB, normally the db-proxy', databaseUrl)
     .option('--instance <name>', 'name reported in X-Scaleout-Instance (default HOST:PORT)')
     .option('--pool-size <n>', 'database connections of this instance', integer(1, 1000), 10)

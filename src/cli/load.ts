@@ -1,6 +1,6 @@
 // `scaleout load URL --rate R --duration D`: the open-loop load generator (docs/load-generator.md).
 import { writeFileSync } from 'node:fs';
-import { InvalidArgumentError, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { latencyChart } from '../loadgen/chart.js';
 import {
   LoadOptionsError,
@@ -70,7 +70,11 @@ export function registerLoad(program: Command): void {
       flag(parseMix),
     )
     .option('--connections <n>', 'connections to the target', integer(1, 10_000), 64)
-    .option('--timeout <d>', 'a request unanswered this long fails as timeout', duration, 10_000)
+    .addOption(
+      new Option('--timeout <d>', 'a request unanswered this long fails as timeout')
+        .argParser(duration)
+        .default(10_000, '10s'),
+    )
     .option('--json <file>', 'save the full result as JSON')
     .option('--chart <file.svg>', 'write an SVG latency chart', svgFile)
     .action(async (url: string, flags: Flags) => {
