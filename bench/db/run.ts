@@ -7,13 +7,16 @@
 // to the replica, the floor of any Node.js proxy), WORKLOADS="ro rw",
 // MODES="simple extended prepared", DURATION=15, CLIENTS=16, THREADS=2, SCALE=20, POOL_SIZE=20,
 // PROXY_CPUS=1 and PGBENCH_CPUS=0 (taskset lists; empty = no pinning), BENCH_LOCK=/tmp/scaleout-bench.lock,
-// RESULTS=bench/db/results (latest.md + latest.json).
+// RESULTS=bench/db/results (latest.md + latest.json). SHARDED=0 skips the sharded figure (bench/db/sharded.ts:
+// 1 shard vs 2 shards through the proxy, written to sharded.md/json and appended to latest.md); SHARDED=only
+// runs just that.
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chownSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { PgCluster, findPgBinDir, freePort } from '../../src/topology/postgres.js';
+import { runSharded } from './sharded.js';
 
 const run = promisify(execFile);
 const env = process.env;
@@ -419,7 +422,16 @@ function table(rows: Row[]): string {
   return lines.join('\n');
 }
 
+async function shardedFigure(): Promise<void> {
+  const { md, rows } = await runSharded();
+  process.stdout.write('\n' + md);
+  mkdirSync(RESULTS, { recursive: true });
+  writeFileSync(join(RESULTS, 'sharded.md'), md);
+  writeFileSync(join(RESULTS, 'sharded.json'), JSON.stringify({ rows }, null, 2));
+}
+
 async function main(): Promise<void> {
+  if (env.SHARDED === 'only') return shardedFigure();
   const started = Date.now();
   log(
     `routes ${ROUTES.join(' ')}, workloads ${WORKLOADS.join(' ')}, modes ${MODES.join(' ')}, ${DURATION} s each`,
@@ -511,6 +523,7 @@ async function main(): Promise<void> {
   } finally {
     await cluster.stop();
   }
+  if (env.SHARDED !== '0') await shardedFigure();
 }
 
 main().catch((err: unknown) => {

@@ -150,8 +150,8 @@ for (const sql of SCATTER_QUERIES) {
 }
 
 test('avg over floats matches within rounding', async () => {
-  const [[ours]] = (await rowsOf(db, 'SELECT avg(score) FROM accounts')) as number[][];
-  const [[theirs]] = (await rowsOf(copy, 'SELECT avg(score) FROM accounts_all')) as number[][];
+  const ours = (await rowsOf(db, 'SELECT avg(score) FROM accounts'))[0]![0];
+  const theirs = (await rowsOf(copy, 'SELECT avg(score) FROM accounts_all'))[0]![0];
   assert.ok(Math.abs(Number(ours) - Number(theirs)) < 1e-9, `${ours} vs ${theirs}`);
 });
 
