@@ -5,7 +5,13 @@
 // and a quiet pause (the "coordinated omission" of closed-loop tools, which wait before sending).
 import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
-import { resolveOptions, type LoadOptions, type Mix, type RequestKind } from './options.js';
+import {
+  resolveOptions,
+  type LoadOptions,
+  type Mix,
+  type RequestKind,
+  type ResolvedOptions,
+} from './options.js';
 import { dueCount, scheduledAt } from './schedule.js';
 import {
   percentileCurve,
@@ -138,16 +144,15 @@ export async function runLoad(options: LoadOptions, hooks: LoadHooks = {}): Prom
     const tick = (): void => {
       if (opts.signal?.aborted) aborted = true;
       const due = aborted ? next : dueCount(performance.now() - t0, opts.rate, opts.total);
-      while (next < due) send(next, workloadNext());
+      while (next < due) {
+        const index = next++;
+        send(index, workload.next());
+      }
       if (next >= opts.total || aborted) {
         if (inFlight === 0) finish();
         return;
       }
       timer = setTimeout(tick, Math.max(0, t0 + scheduledAt(next, opts.rate) - performance.now()));
-    };
-    const workloadNext = (): PlannedRequest => {
-      next++;
-      return workload.next();
     };
     const onAbort = (): void => {
       aborted = true;
@@ -181,61 +186,83 @@ export async function runLoad(options: LoadOptions, hooks: LoadHooks = {}): Prom
     await finished;
     clearInterval(progressTimer);
     opts.signal?.removeEventListener('abort', onAbort);
-    const elapsedMs = performance.now() - t0;
-    const scheduleRunMs = aborted ? Math.max(1, scheduledAt(next, opts.rate)) : opts.durationMs;
-
-    const kinds: Partial<Record<RequestKind, KindResult>> = {};
-    for (const [kind, k] of rec.byKind)
-      kinds[kind] = { sent: k.sent, ok: k.ok, failed: k.failed, latency: summarize(k.latency) };
-    const labelled = [...rec.instances.values()].reduce((a, b) => a + b, 0);
-    return {
-      url: opts.url.href,
-      mode: opts.mix ? 'mix' : 'get',
-      ...(opts.mix ? { mix: opts.mix } : {}),
-      rate: opts.rate,
-      durationMs: opts.durationMs,
-      connections: opts.connections,
-      timeoutMs: opts.timeoutMs,
-      startedAt: startedAt.toISOString(),
-      elapsedMs: Math.round(elapsedMs),
+    return toResult(opts, rec, {
+      startedAt,
+      elapsedMs: performance.now() - t0,
       aborted,
-      sent: rec.sent,
-      ok: rec.ok,
-      failed: rec.failed,
-      achievedRate: Math.round((rec.sent * 1000 * 100) / scheduleRunMs) / 100,
-      maxSendLagMs: Math.round(maxSendLagMs * 1000) / 1000,
-      latency: summarize(rec.latency),
-      percentiles: percentileCurve(rec.latency),
-      statusCodes: Object.fromEntries([...rec.statusCodes].sort((a, b) => a[0] - b[0])),
-      errors: Object.fromEntries(rec.errors),
-      kinds,
-      instances: Object.fromEntries([...rec.instances].sort((a, b) => a[0].localeCompare(b[0]))),
-      unlabelled: rec.answered - labelled,
-      timeline: rec.timeline(),
-    };
+      scheduleRunMs: aborted ? Math.max(1, scheduledAt(next, opts.rate)) : opts.durationMs,
+      maxSendLagMs,
+    });
   } finally {
     await pool.destroy().catch(() => {});
   }
 }
 
+interface RunFacts {
+  startedAt: Date;
+  elapsedMs: number;
+  aborted: boolean;
+  /** The part of the schedule that ran (all of it unless aborted). */
+  scheduleRunMs: number;
+  maxSendLagMs: number;
+}
+
+/** The recorder's figures as plain JSON-ready data. */
+function toResult(opts: ResolvedOptions, rec: Recorder, run: RunFacts): LoadResult {
+  const kinds: Partial<Record<RequestKind, KindResult>> = {};
+  for (const [kind, k] of rec.byKind)
+    kinds[kind] = { sent: k.sent, ok: k.ok, failed: k.failed, latency: summarize(k.latency) };
+  const labelled = [...rec.instances.values()].reduce((a, b) => a + b, 0);
+  return {
+    url: opts.url.href,
+    mode: opts.mix ? 'mix' : 'get',
+    ...(opts.mix ? { mix: opts.mix } : {}),
+    rate: opts.rate,
+    durationMs: opts.durationMs,
+    connections: opts.connections,
+    timeoutMs: opts.timeoutMs,
+    startedAt: run.startedAt.toISOString(),
+    elapsedMs: Math.round(run.elapsedMs),
+    aborted: run.aborted,
+    sent: rec.sent,
+    ok: rec.ok,
+    failed: rec.failed,
+    achievedRate: Math.round((rec.sent * 1000 * 100) / run.scheduleRunMs) / 100,
+    maxSendLagMs: Math.round(run.maxSendLagMs * 1000) / 1000,
+    latency: summarize(rec.latency),
+    percentiles: percentileCurve(rec.latency),
+    statusCodes: Object.fromEntries([...rec.statusCodes].sort((a, b) => a[0] - b[0])),
+    errors: Object.fromEntries(rec.errors),
+    kinds,
+    instances: Object.fromEntries([...rec.instances].sort((a, b) => a[0].localeCompare(b[0]))),
+    unlabelled: rec.answered - labelled,
+    timeline: rec.timeline(),
+  };
+}
+
 /** Sorts a failed request's error into a few kinds a reader can act on. */
 export function errorKind(err: unknown): ErrorKind {
-  const codes = [err, (err as { cause?: unknown })?.cause].map((e) =>
-    String((e as { code?: unknown })?.code ?? ''),
-  );
-  for (const code of codes) {
-    if (code === 'ECONNREFUSED') return 'connection-refused';
-    if (['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED'].includes(code)) return 'connection-reset';
-    if (
-      ['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT'].includes(
-        code,
-      )
-    )
-      return 'timeout';
-    if (['ENOTFOUND', 'EAI_AGAIN'].includes(code)) return 'dns';
+  for (const e of [err, (err as { cause?: unknown })?.cause]) {
+    const kind = ERROR_KINDS[String((e as { code?: unknown })?.code ?? '')];
+    if (kind) return kind;
   }
   return 'other';
 }
+
+/** Error codes (Node.js and undici) by the kind they are reported as. */
+const ERROR_KINDS: Record<string, ErrorKind> = {
+  ECONNREFUSED: 'connection-refused',
+  ECONNRESET: 'connection-reset',
+  EPIPE: 'connection-reset',
+  UND_ERR_SOCKET: 'connection-reset',
+  UND_ERR_CLOSED: 'connection-reset',
+  UND_ERR_HEADERS_TIMEOUT: 'timeout',
+  UND_ERR_BODY_TIMEOUT: 'timeout',
+  UND_ERR_CONNECT_TIMEOUT: 'timeout',
+  ETIMEDOUT: 'timeout',
+  ENOTFOUND: 'dns',
+  EAI_AGAIN: 'dns',
+};
 
 function describe(err: unknown): string {
   const e = err as { message?: string; code?: string; cause?: { code?: string; message?: string } };
