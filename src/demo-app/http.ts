@@ -88,7 +88,7 @@ async function route(app: AppState, req: http.IncomingMessage, res: http.ServerR
   const linkMatch = /^\/api\/links\/([^/]+)$/.exec(path) ?? /^\/r\/([^/]+)$/.exec(path);
   if (linkMatch) {
     allow(method, ['GET']);
-    const code = decodeURIComponent(linkMatch[1]!);
+    const code = linkMatch[1]!; // codes are plain letters and digits: anything else is no link
     const link = isCode(code) ? await app.store.get(code, readToken(req)) : undefined;
     if (!link) throw new HttpError(404, `no link ${JSON.stringify(code)}`);
     if (path.startsWith('/r/')) {

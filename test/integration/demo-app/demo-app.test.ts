@@ -176,6 +176,8 @@ describe('scaleout demo-app', () => {
       (await fetch(`${a.url}/api/links/${encodeURIComponent("x'; DROP TABLE links; --")}`)).status,
       404,
     );
+    assert.equal((await fetch(`${a.url}/api/links/%ZZ`)).status, 404);
+    assert.equal((await fetch(`${a.url}/r/%E0%A4%A`)).status, 404);
     assert.equal((await fetch(`${a.url}/api/links?limit=0`)).status, 400);
     assert.equal((await fetch(`${a.url}/api/links?limit=abc`)).status, 400);
     assert.equal((await fetch(`${a.url}/nowhere`)).status, 404);
