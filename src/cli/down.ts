@@ -9,7 +9,7 @@ import { duration } from './options.js';
 
 interface DownFlags {
   dataDir?: string;
-  timeout: number;
+  timeout?: number;
 }
 
 /** The data dir from --data-dir, else the file's topology.dataDir, else .scaleout. */
@@ -29,18 +29,19 @@ export function registerDown(program: Command): void {
     .description('stop a topology started with `scaleout up --detach` (and any leftovers of a crash)')
     .argument('[file]', 'the config file it was started with (for its data dir)')
     .option('--data-dir <dir>', 'its data dir (default .scaleout)')
-    .option('--timeout <duration>', 'how long to wait for an orderly stop', duration, 120_000)
+    .option('--timeout <duration>', 'how long to wait for an orderly stop (default 2m)', duration)
     .action(async (file: string | undefined, flags: DownFlags) => {
       const dataDir = dataDirFrom(file, flags.dataDir);
       const pid = liveSupervisor(dataDir);
       if (pid) {
         console.log(`stopping the topology of ${dataDir} (supervisor pid ${pid}) …`);
         process.kill(pid, 'SIGTERM');
-        const deadline = Date.now() + flags.timeout;
+        const timeout = flags.timeout ?? 120_000;
+        const deadline = Date.now() + timeout;
         while (isAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
         if (isAlive(pid)) {
           console.log(
-            `the supervisor did not stop within ${flags.timeout} ms: killing it and its components`,
+            `the supervisor did not stop within ${timeout} ms: killing it and its components`,
           );
           process.kill(pid, 'SIGKILL');
         }

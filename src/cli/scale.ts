@@ -18,18 +18,25 @@ export function registerScale(program: Command): void {
     .command('scale')
     .description('set the number of app instances of a running topology (e.g. app=5)')
     .argument('<tier=count>', 'app=N', tierCount)
+    .argument('[file]', 'the config file it was started with (for its data dir)')
     .option('--data-dir <dir>', 'the data dir of the running topology (default .scaleout)')
-    .option('--config <file>', 'the config file it was started with (for its data dir)')
-    .action(async (target: { tier: string; count: number }, flags: { dataDir?: string; config?: string }) => {
-      const dataDir = dataDirFrom(flags.config, flags.dataDir);
-      const snapshot = (await askSupervisor(
-        dataDir,
-        'POST',
-        '/scale',
-        target,
-      )) as unknown as TopologySnapshot;
-      const apps = snapshot.components.filter((c) => c.kind === 'app');
-      console.log(`app instances: ${apps.length}`);
-      for (const a of apps) console.log(`  ${a.name.padEnd(8)} ${String(a.address).padEnd(16)} ${a.status}`);
-    });
+    .action(
+      async (
+        target: { tier: string; count: number },
+        file: string | undefined,
+        flags: { dataDir?: string },
+      ) => {
+        const dataDir = dataDirFrom(file, flags.dataDir);
+        const snapshot = (await askSupervisor(
+          dataDir,
+          'POST',
+          '/scale',
+          target,
+        )) as unknown as TopologySnapshot;
+        const apps = snapshot.components.filter((c) => c.kind === 'app');
+        console.log(`app instances: ${apps.length}`);
+        for (const a of apps)
+          console.log(`  ${a.name.padEnd(8)} ${String(a.address).padEnd(16)} ${a.status}`);
+      },
+    );
 }
