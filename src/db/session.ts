@@ -586,14 +586,14 @@ export class Session implements ServerHandler {
         return 'done';
       }
     }
-    if (!unit.decision) {
-      unit.decision = sh.decide(unit, this.shardHints);
-      const d = unit.decision;
-      if (d.kind === 'shard') sh.countSingle(this.conn && d.any ? this.backend!.shard : d.shard);
-    }
+    const fresh = !unit.decision;
+    unit.decision ??= sh.decide(unit, this.shardHints);
     const d = unit.decision;
     if (this.conn) {
-      if (d.kind === 'shard' && (d.any || d.shard === this.backend!.shard)) return this.ctx.cluster;
+      if (d.kind === 'shard' && (d.any || d.shard === this.backend!.shard)) {
+        if (fresh) sh.countSingle(this.backend!.shard);
+        return this.ctx.cluster;
+      }
       if (this.inflight.length > 0) return 'wait';
       this.queue.shift();
       if (
@@ -650,6 +650,7 @@ export class Session implements ServerHandler {
       return 'wait';
     }
     const shard = d.any && d.reason === 'reference-read' ? sh.anyShard() : d.shard;
+    if (fresh) sh.countSingle(shard);
     if (this.pendingBegin) {
       const begin = this.pendingBegin;
       this.pendingBegin = undefined;

@@ -36,6 +36,11 @@ export interface StatementShape {
   readonly target?: { table: string; kind: 'sharded' | 'reference' | 'default' };
   /** Why the statement cannot be routed by its key even though it names the key (e.g. INSERT … SELECT). */
   readonly problem?: string;
+  /** A schema change that every shard holding the table must make. */
+  readonly ddl?: boolean;
+  readonly copy?: 'from' | 'to';
+  /** EXPLAIN or DECLARE CURSOR around the statement: it may go to one shard, never be scattered. */
+  readonly wrapper?: string;
   /** For a SELECT that may be scattered: how to merge, or why it cannot be. */
   readonly merge?: MergePlan | { refuse: string };
 }
@@ -74,8 +79,10 @@ export class Analyzer {
   private statement(stmt: Node, sql: string): StatementShape {
     let kindName = Object.keys(stmt)[0] ?? '';
     let body = (stmt[kindName] ?? {}) as Node;
-    if (kindName === 'ExplainStmt') {
-      // EXPLAIN goes where the statement it explains would go.
+    // EXPLAIN and DECLARE … CURSOR go where their statement would go, but cannot be scattered.
+    let wrapper: string | undefined;
+    if (kindName === 'ExplainStmt' || kindName === 'DeclareCursorStmt') {
+      wrapper = kindName === 'ExplainStmt' ? 'EXPLAIN' : 'DECLARE CURSOR';
       const inner = body.query as Node;
       kindName = Object.keys(inner)[0] ?? '';
       body = (inner[kindName] ?? {}) as Node;
@@ -100,6 +107,8 @@ export class Analyzer {
       }
     };
     let kind: StatementKind = 'utility';
+    let ddl = false;
+    let copy: 'from' | 'to' | undefined;
     let targetRel: Node | undefined;
     switch (kindName) {
       case 'SelectStmt':
@@ -135,11 +144,29 @@ export class Analyzer {
                 : 'transaction';
         break;
       }
+      case 'DropStmt':
+        // DROP TABLE names its tables as lists of strings, not RangeVars.
+        if (body.removeType === 'OBJECT_TABLE') {
+          for (const o of asArray(body.objects)) {
+            const names = asArray(((o as Node).List as Node | undefined)?.items).map((x) =>
+              String(((x as Node).String as Node).sval),
+            );
+            const name = names[names.length - 1]!;
+            const schema = names.length > 1 ? names[names.length - 2] : undefined;
+            const p = this.map.lookup(schema, name);
+            if (!targetRel || p.kind !== 'default')
+              targetRel = { relname: name, schemaname: schema, relpersistence: 'p' };
+          }
+        }
+        ddl = true;
+        break;
       default:
         // DDL and other utility statements: the table they act on, if any.
         walk(body, (n) => {
           if (!targetRel && isRangeVar(n)) targetRel = n;
         });
+        ddl = DDL_STMTS.has(kindName);
+        if (kindName === 'CopyStmt') copy = body.is_from ? 'from' : 'to';
     }
     const sharded: ShardedUse[] = [];
     const nestedSharded: string[] = [];
@@ -190,6 +217,9 @@ export class Analyzer {
       other: [...other],
       target,
       problem,
+      ddl,
+      copy,
+      wrapper,
     };
     if (kind === 'select' && sharded.length === 1 && nestedSharded.length === 0) {
       return { ...shape, merge: planMerge(body, sql) };
@@ -197,6 +227,24 @@ export class Analyzer {
     return shape;
   }
 }
+
+/** Utility statements that change a table's definition: run on every shard that has the table. */
+const DDL_STMTS = new Set([
+  'CreateStmt',
+  'AlterTableStmt',
+  'TruncateStmt',
+  'IndexStmt',
+  'VacuumStmt',
+  'RenameStmt',
+  'CommentStmt',
+  'GrantStmt',
+  'CreateTrigStmt',
+  'RuleStmt',
+  'ClusterStmt',
+  'ReindexStmt',
+  'CreateStatsStmt',
+  'AlterOwnerStmt',
+]);
 
 function isRangeVar(n: Node): boolean {
   return typeof n.relname === 'string' && typeof n.relpersistence === 'string';

@@ -59,6 +59,7 @@ export class ShardRouter {
   decide(sql: string, analysis: Analysis, hints: SessionHints, params?: BoundParams): ShardDecision {
     const m = HINT_RE.exec(sql);
     if (m) {
+      if (m[1]!.toLowerCase() === 'all') return { kind: 'all', reason: 'hint' };
       const shard = this.map.resolveShard(m[1]!);
       if (shard === undefined)
         return refuse(
@@ -96,9 +97,23 @@ export class ShardRouter {
       if (typeof shard === 'string') return refuse(`SET scaleout.shard_key: ${shard}`, PIN_HINT, '22P02');
       return { kind: 'shard', shard, reason: 'set-shard-key' };
     }
-    // DDL and other utility statements on a sharded or reference table run on every shard.
-    if (s.kind === 'utility' && s.target && s.target.kind !== 'default')
-      return { kind: 'all', reason: `${s.target.kind}-table-ddl` };
+    const placed = s.target && s.target.kind !== 'default';
+    if (s.copy && (placed || s.sharded.length + s.nestedSharded.length > 0)) {
+      if (s.copy === 'to' && s.target?.kind === 'reference' && s.nestedSharded.length === 0)
+        return { kind: 'shard', shard: this.map.defaultShard, reason: 'reference-read', any: true };
+      return refuse(
+        `COPY ${s.copy.toUpperCase()} a ${s.target?.kind ?? 'sharded'} table cannot be routed by key`,
+        'Pin one shard with /* scaleout:shard=N */ (COPY … FROM: only the rows of that shard), or use INSERT.',
+      );
+    }
+    // DDL on a sharded or reference table runs on every shard; other utility statements on them are refused.
+    if (s.kind === 'utility' && placed) {
+      if (s.ddl) return { kind: 'all', reason: `${s.target!.kind}-table-ddl` };
+      return refuse(
+        `this statement on ${s.target!.kind} table ${s.target!.table} cannot be routed`,
+        'Pin one shard with /* scaleout:shard=N */, or every shard with /* scaleout:shard=all */.',
+      );
+    }
     if (s.sharded.length === 0 && s.nestedSharded.length === 0) {
       if (s.target?.kind === 'reference' && write) {
         if (s.other.length > 0)
@@ -140,6 +155,11 @@ export class ShardRouter {
         return refuse(
           `${s.kind.toUpperCase()} on sharded table ${unpinned} without its shard key would touch every shard`,
         );
+      if (s.wrapper)
+        return refuse(
+          `${s.wrapper} of a statement without its shard key cannot be scattered`,
+          'Use EXPLAIN ROUTE to see the scatter, or pin one shard.',
+        );
       if (!s.merge || 'refuse' in s.merge)
         return refuse(
           `this SELECT on sharded table ${unpinned} has no shard key and cannot be merged across shards: ${s.merge && 'refuse' in s.merge ? s.merge.refuse : 'not a plain SELECT'}`,
@@ -160,7 +180,7 @@ export class ShardRouter {
       return refuse(`the statement joins ${s.other.join(', ')} (default shard) with rows on another shard`);
     if (list.length === 1)
       return { kind: 'shard', shard: list[0]!, reason: s.kind === 'insert' ? 'insert-key' : 'shard-key' };
-    if (s.kind === 'select' && s.merge && !('refuse' in s.merge) && s.sharded.length === 1)
+    if (s.kind === 'select' && !s.wrapper && s.merge && !('refuse' in s.merge) && s.sharded.length === 1)
       return { kind: 'scatter', shards: list, plan: s.merge, reason: 'keys-on-several-shards' };
     if (s.kind === 'insert')
       return refuse(

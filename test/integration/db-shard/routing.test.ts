@@ -391,3 +391,39 @@ test('read-your-writes per shard: the token round-trips through SHOW and SET', a
   assert.equal((await other.query('SELECT owner FROM accounts WHERE id = 5')).rows[0].owner, 'ryw');
   assert.match((await refusal(other, "SET scaleout.last_lsn = '0/16B3748'")).message, /invalid WAL position/);
 });
+
+test('utility statements: DROP/ALTER/INDEX on every shard, COPY and cursors only pinned, EXPLAIN of a scatter refused', async () => {
+  await db.query('CREATE TABLE scratch (id bigint PRIMARY KEY)'); // default shard only
+  await db.query('CREATE INDEX accounts_owner ON accounts (owner)');
+  await db.query('ALTER TABLE accounts ADD COLUMN note text');
+  for (const d of direct) {
+    const r = await d.query("SELECT count(*)::int AS n FROM pg_indexes WHERE indexname = 'accounts_owner'");
+    assert.equal(r.rows[0].n, 1);
+  }
+  await db.query('/* scaleout:shard=all */ DROP INDEX accounts_owner');
+  await db.query('ALTER TABLE accounts DROP COLUMN note');
+  assert.match((await refusal(db, 'COPY accounts FROM STDIN')).message, /COPY FROM a sharded table/);
+  assert.match((await refusal(db, 'COPY accounts TO STDOUT')).message, /COPY TO/);
+  assert.match(
+    (await refusal(db, 'EXPLAIN SELECT * FROM accounts')).message,
+    /EXPLAIN of a statement without/,
+  );
+  const plan = await db.query('EXPLAIN SELECT * FROM accounts WHERE id = 1');
+  assert.ok(plan.rows.length > 0);
+  assert.match((await refusal(db, 'LOCK TABLE accounts')).message, /cannot be routed/);
+  const c = await connect(url);
+  await c.query('BEGIN');
+  await c.query('DECLARE cur CURSOR FOR SELECT id FROM accounts WHERE id = 9');
+  assert.deepEqual((await c.query('FETCH ALL FROM cur')).rows, [{ id: '9' }]);
+  await c.query('COMMIT');
+  await db.query('DROP TABLE scratch');
+  // DROP TABLE of a sharded table reaches every shard.
+  await db.query('DROP TABLE users');
+  await db.query('/* scaleout:shard=all */ CREATE TABLE everywhere (k int)');
+  for (const d of direct) {
+    const r = await d.query(
+      "SELECT to_regclass('users') IS NULL AS dropped, to_regclass('everywhere') IS NOT NULL AS made",
+    );
+    assert.deepEqual(r.rows[0], { dropped: true, made: true });
+  }
+});
