@@ -111,3 +111,33 @@ export async function readStates(
     controller.abort();
   }
 }
+
+/**
+ * Open-loop GETs at a fixed rate (light on a shared 2-core box), bounded by `durationMs`; resolves
+ * with the statuses once every request has finished (-1 = connection error).
+ */
+export async function pacedLoad(
+  url: string,
+  perSecond: number,
+  durationMs: number,
+): Promise<Map<number, number>> {
+  const statuses = new Map<number, number>();
+  const pending: Promise<void>[] = [];
+  const count = Math.floor((perSecond * durationMs) / 1000);
+  const start = Date.now();
+  for (let i = 0; i < count; i++) {
+    const due = start + (i * 1000) / perSecond;
+    if (due > Date.now()) await new Promise((r) => setTimeout(r, due - Date.now()));
+    pending.push(
+      request(url, { headersTimeout: 10_000, bodyTimeout: 10_000 })
+        .then(async (res) => {
+          await res.body.text();
+          return res.statusCode;
+        })
+        .catch(() => -1)
+        .then((status) => void statuses.set(status, (statuses.get(status) ?? 0) + 1)),
+    );
+  }
+  await Promise.all(pending);
+  return statuses;
+}
