@@ -2,7 +2,7 @@
 // (PostgreSQL, db-proxy, apps, LBs, DNS), stops them in the reverse order (DNS, LBs drain, apps,
 // proxy, replicas, primaries), and implements the dashboard's ControlPlane (scale, kill, restart).
 import { fileURLToPath } from 'node:url';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type {
   ComponentInfo,
@@ -297,6 +297,7 @@ export class Supervisor implements ControlPlane {
           'directory must be searchable by that user (e.g. chmod o+x on it), or use --data-dir under /var/lib or /tmp',
       );
     }
+    this.checkShardCount(pgRoot);
     for (const spec of this.plan.postgres) {
       const made =
         spec.role === 'primary'
@@ -304,7 +305,26 @@ export class Supervisor implements ControlPlane {
           : prepareReplica(this.options.pg, spec);
       if (made) created.push(spec.name);
     }
+    writeFileSync(join(pgRoot, 'shards'), `${this.plan.topology.database.shards}\n`);
     return created;
+  }
+
+  /** Rows sit on the shard their key hashes to modulo the shard count: a data dir keeps its count. */
+  private checkShardCount(pgRoot: string): void {
+    const shards = this.plan.topology.database.shards;
+    let recorded: number | undefined;
+    try {
+      recorded = Number(readFileSync(join(pgRoot, 'shards'), 'utf8'));
+    } catch {
+      recorded = undefined;
+    }
+    if (recorded !== undefined && recorded !== shards) {
+      throw new Error(
+        `${pgRoot} holds the data of ${recorded} shard(s), and this topology has ${shards}: rows are placed ` +
+          'by the hash of their key modulo the number of shards, and scaleout does not move them. ' +
+          `Use another --data-dir, or delete ${pgRoot} to start empty`,
+      );
+    }
   }
 
   private async startOne(c: Component): Promise<void> {

@@ -79,7 +79,7 @@ export async function up(options: UpOptions): Promise<RunningTopology> {
     createdData = supervisor.preparePostgres();
   } catch (err) {
     writeRunState(plan.dataDir, { components: {} });
-    throw err;
+    throw new PreflightError([(err as Error).message]);
   }
   try {
     await supervisor.start();

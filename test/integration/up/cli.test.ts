@@ -190,4 +190,10 @@ test('up --detach, scale up and down, bad actions, down; a second up reuses the 
   for (const pid of components) assert.equal(isAlive(pid), false);
   const after = await runCli(['down', ...dd]);
   assert.equal(after.code, 0, after.out);
+
+  // The same data dir with two shards would misplace every row: refused, nothing started.
+  const resharded = await runCli(['up', topo.file, '--preset', 'sharded']);
+  assert.equal(resharded.code, 1, resharded.out);
+  assert.match(resharded.out, /holds the data of 1 shard\(s\), and this topology has 2/);
+  assert.deepEqual(processesOf(topo.dataDir), []);
 });
