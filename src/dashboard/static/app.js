@@ -542,18 +542,23 @@ function dbHtml(d) {
   const hasShardColumn = d.servers.some((sv) => 'shard' in sv);
   let shards = '';
   if (d.shards?.length) {
-    const columns = [
-      ...new Set(d.shards.flatMap((x) => Object.keys(x).filter((k) => typeof x[k] !== 'object'))),
-    ];
     shards =
-      `<h3>Shards</h3><table><thead><tr>${columns.map((c) => `<th>${esc(c)}</th>`).join('')}</tr></thead><tbody>` +
-      d.shards.map((x) => `<tr>${columns.map((c) => `<td>${esc(x[c] ?? '')}</td>`).join('')}</tr>`).join('') +
+      `<h3>Shards</h3><table><thead><tr><th>shard</th><th>statements/s</th>` +
+      `<th title="since the proxy started: single-shard / scatter parts / all-shard writes">single / scatter / all</th>` +
+      `<th>primary</th><th>replicas</th><th>not healthy</th></tr></thead><tbody>` +
+      d.shards
+        .map(
+          (x) =>
+            `<tr><td>${esc(x.name)}</td><td class="num">${fmt(x.rate)}</td>` +
+            `<td class="num">${x.statements.single ?? 0} / ${x.statements.scatter ?? 0} / ${x.statements.all ?? 0}</td>` +
+            `<td>${esc(x.primary ?? '')}</td><td class="num">${x.replicas}</td>` +
+            `<td class="num">${x.unhealthy ? `<span class="badge s-unhealthy">${x.unhealthy}</span>` : '0'}</td></tr>`,
+        )
+        .join('') +
       `</tbody></table>`;
+    if (d.scatterQueries !== null || d.refusedStatements !== null)
+      shards += `<p class="hint">scatter queries ${esc(d.scatterQueries ?? 0)}, refused statements ${esc(d.refusedStatements ?? 0)} (since start)</p>`;
   }
-  if (d.shardRates)
-    shards += `<p>statements/s per shard: ${Object.entries(d.shardRates)
-      .map(([k, v]) => `shard ${esc(k)} <b>${fmt(v)}</b>`)
-      .join(', ')}</p>`;
   return (
     `<p><b>${esc(d.component)}</b> ${d.ok ? '' : '<span class="badge s-unreachable">unreachable</span>'} statements/s: ` +
     `primary <b>${fmt(d.routes.primary ?? 0)}</b>, replicas <b>${fmt(d.routes.replica ?? 0)}</b>; ` +

@@ -88,13 +88,17 @@ export function layoutNodes(state) {
       }))
     : dbServers.map((s) => ({
         id: `db:${s.server}`,
-        label: `${s.role} ${s.server}`,
+        label: `${s.shard !== undefined ? `${s.shard} ` : ''}${s.role} ${s.server}`,
         state: s.lagging ? 'lagging' : s.state,
         shard: s.shard ?? 0,
         role: s.role,
         title: `${s.role} ${s.server}: ${s.state} (${s.reason})`,
       }));
-  pgNodes.sort((a, b) => Number(a.shard) - Number(b.shard) || (a.role === 'primary' ? -1 : 1));
+  pgNodes.sort(
+    (a, b) =>
+      String(a.shard).localeCompare(String(b.shard), undefined, { numeric: true }) ||
+      (a.role === 'primary' ? -1 : 1),
+  );
   if (pgNodes.length) columns.push({ title: 'PostgreSQL', nodes: pgNodes, shards: true });
   return columns;
 }

@@ -68,7 +68,7 @@ describe('dashboard collector over a real db-proxy', () => {
     const view = collector.state()!.db[0]!;
     assert.equal(view.ok, true);
     assert.equal(view.shards, null, 'no shards on an unsharded proxy');
-    assert.equal(view.shardRates, null);
+    assert.equal(view.scatterQueries, null);
     assert.equal(view.readYourWritesPerSec, view.reasons['read-your-writes'] ?? 0);
     const roles = view.servers.map((s) => s.role).sort();
     assert.deepEqual(roles, ['primary', 'replica']);
