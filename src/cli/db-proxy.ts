@@ -68,7 +68,9 @@ function flagsToSettings(f: Flags): Record<string, unknown> {
 export function registerDbProxy(program: Command): void {
   program
     .command('db-proxy')
-    .description('PostgreSQL proxy: writes to the primary, reads spread over streaming replicas')
+    .description(
+      'PostgreSQL proxy: writes to the primary, reads spread over streaming replicas; shards with --config (docs/sharding.md)',
+    )
     .option('-c, --config <file>', 'scaleout config file (YAML); uses its database: section')
     .option('--listen <host:port>', 'where clients connect (default 127.0.0.1:6432)')
     .option('--primary <url>', 'primary server, postgres://USER[:PASSWORD]@HOST:PORT/DB')
@@ -125,10 +127,10 @@ export function registerDbProxy(program: Command): void {
         },
         `db-proxy listening on ${addr.host}:${addr.port}`,
       );
-      for (const s of proxy.cluster.status() as Record<string, unknown>[]) {
+      for (const s of proxy.clusters.flatMap((c) => c.status()) as Record<string, unknown>[]) {
         log.info(
           s,
-          `${String(s.role)} ${String(s.server)}: ${String(s.state)}${s.lastError ? ` (${String(s.lastError)})` : ''}`,
+          `${s.shard ? `${String(s.shard)} ` : ''}${String(s.role)} ${String(s.server)}: ${String(s.state)}${s.lastError ? ` (${String(s.lastError)})` : ''}`,
         );
       }
       const shutdown = (): void => {

@@ -140,6 +140,19 @@ export const databaseSchema = z
       if (seen.has(t)) issue(['reference_tables', i], `"${t}" is also listed elsewhere`);
       seen.add(t);
     });
+    const database = (url: string): string => {
+      try {
+        const u = new URL(url);
+        return decodeURIComponent(u.pathname.replace(/^\//, '')) || decodeURIComponent(u.username);
+      } catch {
+        return ''; // reported by the URL check
+      }
+    };
+    const first = database(d.shards[0]!.primary);
+    d.shards.forEach((s, i) => {
+      if (database(s.primary) !== first)
+        issue(['shards', i, 'primary'], `every shard must use the same database name ("${first}")`);
+    });
     const names = new Set<string>();
     d.shards.forEach((s, i) => {
       const name = s.name ?? `shard${i}`;

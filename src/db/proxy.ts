@@ -91,12 +91,27 @@ export class DbProxy implements SessionContext {
       } else if (url.pathname === '/explain') {
         const sql = url.searchParams.get('sql') ?? '';
         const cls = this.classifier.classify(sql);
+        const sh = this.sharding;
+        const d = sh?.router.decide(sql, sh.analyzer.analyze(sql), {});
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end(
           JSON.stringify({
             sql,
             route: cls.readOnly || cls.begin === 'read-only' ? 'replica' : 'primary',
             ...cls,
+            ...(d && sh
+              ? {
+                  shard: {
+                    kind: d.kind,
+                    ...(d.kind === 'shard' ? { shards: [sh.map.names[d.shard]], reason: d.reason } : {}),
+                    ...(d.kind === 'scatter'
+                      ? { shards: d.shards.map((i) => sh.map.names[i]), reason: d.reason, runs: d.plan.sql }
+                      : {}),
+                    ...(d.kind === 'all' ? { shards: sh.map.names, reason: d.reason } : {}),
+                    ...(d.kind === 'refuse' ? { code: d.code, message: d.message, hint: d.hint } : {}),
+                  },
+                }
+              : {}),
           }),
         );
       } else {

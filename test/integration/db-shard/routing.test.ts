@@ -4,11 +4,17 @@
 // default-shard tables, read-your-writes tokens, metrics and /status.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { before, test } from 'node:test';
+import { freePort } from '../../../src/topology/postgres.js';
+import { atFileEnd } from '../../helpers/postgres.js';
 import type pg from 'pg';
 import { parseKey, shardOf } from '../../../src/db/shard/hash.js';
 import type { DbProxy } from '../../../src/db/proxy.js';
-import { connect, rowsOf, startClusters, startShardedProxy } from './harness.js';
+import { connect, rowsOf, startClusters, startShardedProxy, TABLES } from './harness.js';
 import type { PgCluster } from '../../helpers/postgres.js';
 
 let clusters: PgCluster[];
@@ -426,4 +432,74 @@ test('utility statements: DROP/ALTER/INDEX on every shard, COPY and cursors only
     );
     assert.deepEqual(r.rows[0], { dropped: true, made: true });
   }
+});
+
+test('the CLI: scaleout db-proxy --config with shards logs every shard, serves, and its admin endpoint shows them', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'scaleout-shardcli-'));
+  atFileEnd(async () => rmSync(dir, { recursive: true, force: true }));
+  const [port, admin] = [await freePort(), await freePort()];
+  const file = join(dir, 'scaleout.yaml');
+  writeFileSync(
+    file,
+    [
+      'database:',
+      `  listen: 127.0.0.1:${port}`,
+      `  admin: 127.0.0.1:${admin}`,
+      '  shards:',
+      ...clusters.map(
+        (c, i) =>
+          `    - { name: ${i ? 'east' : 'west'}, primary: "${c.primary.url}", replicas: ["${c.replicas[0]!.url}"] }`,
+      ),
+      '  sharded_tables:',
+      ...TABLES.sharded_tables.map((t) => `    - { table: ${t.table}, key: ${t.key}, type: ${t.type} }`),
+      '',
+    ].join('\n'),
+  );
+  const child = spawn(
+    process.execPath,
+    [join(process.cwd(), 'dist', 'cli.js'), 'db-proxy', '--config', file],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  atFileEnd(async () => {
+    child.kill('SIGTERM');
+  });
+  let out = '';
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if ((out.match(/"msg":"(west|east) (primary|replica)/g) ?? []).length >= 4) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`db-proxy exited with ${code}: ${out}`)));
+  });
+  const c = await connect(`postgres://${clusters[0]!.user}@127.0.0.1:${port}/${clusters[0]!.database}`);
+  assert.equal((await c.query('SELECT count(*)::int AS n FROM accounts WHERE id = 11')).rows[0].n, 1);
+  await c.query('SELECT count(*) FROM accounts');
+  const status = (await (await fetch(`http://127.0.0.1:${admin}/status`)).json()) as {
+    shards: {
+      name: string;
+      statements: { single: number; scatter: number };
+      servers: { role: string; lagBytes?: number }[];
+    }[];
+    scatterQueries: number;
+  };
+  assert.deepEqual(
+    status.shards.map((s) => s.name),
+    ['west', 'east'],
+  );
+  assert.equal(status.scatterQueries, 1);
+  assert.ok(status.shards.every((s) => s.servers.length === 2 && typeof s.servers[1]!.lagBytes === 'number'));
+  const metrics = await (await fetch(`http://127.0.0.1:${admin}/metrics`)).text();
+  assert.match(metrics, /scaleout_db_scatter_queries_total 1/);
+  assert.match(metrics, /scaleout_db_shard_statements_total\{shard="(west|east)",kind="single"\} 1/);
+  const explain = (await (
+    await fetch(
+      `http://127.0.0.1:${admin}/explain?sql=${encodeURIComponent('UPDATE accounts SET balance = 1')}`,
+    )
+  ).json()) as {
+    shard: { kind: string; message: string };
+  };
+  assert.equal(explain.shard.kind, 'refuse');
+  assert.match(explain.shard.message, /touch every shard/);
 });
