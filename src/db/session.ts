@@ -84,7 +84,7 @@ interface Unit {
   /** Sharded: where the unit goes (decided once, when it is first at the head of the queue). */
   decision?: ShardDecision;
   /** Sharded: the client's BEGIN, answered locally, sent in front of this unit on its shard. */
-  beginPrefix?: Buffer;
+  beginPrefix?: Buffer[];
 }
 
 type LocalCommand =
@@ -196,13 +196,13 @@ export class Session implements ServerHandler {
   private unnamedCls: Classification = NEUTRAL;
   private unnamedSql: { text: string; rest: Buffer } | undefined;
   /** Sharded: a BEGIN answered locally, not yet sent anywhere (it goes in front of the next statement). */
-  private pendingBegin: { raw: Buffer; cls: Classification } | undefined;
+  private pendingBegin: { raws: Buffer[]; cls: Classification } | undefined;
   /** Sharded: a scatter, all-shard write or 2PC step running; nothing else is sent meanwhile. */
   private fanoutRunning = false;
   /** Sharded with two_phase_commit: the transaction spans shards; every unit goes through it. */
   private dtx: DistributedTx | undefined;
   /** The BEGIN the current transaction started with (repeated on each shard a multi-shard transaction adds). */
-  private beginRaw: Buffer | undefined;
+  private beginRaw: Buffer[] | undefined;
   /** Sharded: SET scaleout.shard / scaleout.shard_key. */
   readonly shardHints: { shard?: number; shardKey?: string } = {};
   private readonly out = new Output();
@@ -572,14 +572,27 @@ export class Session implements ServerHandler {
     const sh = this.ctx.sharding!;
     if (!this.conn && unit.kind === 'query' && !unit.decision) {
       const tx = sh.transactionKind(unit.sql!);
+      if (
+        this.pendingBegin &&
+        this.inflight.length === 0 &&
+        unit.cls.reason === 'transaction-control' &&
+        unit.cls.detail === 'SET LOCAL / SET TRANSACTION'
+      ) {
+        // SET TRANSACTION / SET LOCAL right after BEGIN: goes along with the BEGIN, wherever it goes.
+        this.queue.shift();
+        this.pendingBegin.raws.push(Buffer.from(unit.msgs[0]!.raw));
+        this.socket.write(Buffer.concat([msg.commandComplete('SET'), msg.readyForQuery('T')]));
+        return 'done';
+      }
       if ((tx === 'begin' && !this.pendingBegin) || (tx && tx !== 'begin' && this.pendingBegin)) {
         // BEGIN waits for the first statement that names its shard; COMMIT/ROLLBACK of a transaction
         // that never ran anything ends here.
         if (this.inflight.length > 0) return 'wait';
         this.queue.shift();
         const tag = tx === 'begin' ? 'BEGIN' : tx === 'commit' ? 'COMMIT' : 'ROLLBACK';
-        this.pendingBegin = tx === 'begin' ? { raw: unit.msgs[0]!.raw, cls: unit.cls } : undefined;
-        if (this.pendingBegin) this.beginRaw = Buffer.from(unit.msgs[0]!.raw);
+        this.pendingBegin =
+          tx === 'begin' ? { raws: [Buffer.from(unit.msgs[0]!.raw)], cls: unit.cls } : undefined;
+        this.beginRaw = this.pendingBegin?.raws;
         this.socket.write(
           Buffer.concat([msg.commandComplete(tag), msg.readyForQuery(this.clientTxStatus())]),
         );
@@ -654,7 +667,7 @@ export class Session implements ServerHandler {
     if (this.pendingBegin) {
       const begin = this.pendingBegin;
       this.pendingBegin = undefined;
-      unit.beginPrefix = begin.raw;
+      unit.beginPrefix = begin.raws;
       unit.cls = {
         ...begin.cls,
         write: begin.cls.write || unit.cls.write,
@@ -666,7 +679,7 @@ export class Session implements ServerHandler {
 
   /** Answers a unit without sending it anywhere: the given messages, then ReadyForQuery per Sync. */
   private answerLocally(unit: Unit, parts: Buffer[]): void {
-    for (let i = 0; i < Math.max(unit.syncs, 1); i++) parts.push(msg.readyForQuery(this.clientTxStatus()));
+    for (let i = 0; i < unit.syncs; i++) parts.push(msg.readyForQuery(this.clientTxStatus()));
     this.socket.write(Buffer.concat(parts));
   }
 
@@ -720,7 +733,7 @@ export class Session implements ServerHandler {
         unit,
         end,
         d ?? { kind: 'shard', shard: sh.map.defaultShard, reason: 'no-table', any: true },
-        this.beginRaw ?? msg.query('BEGIN'),
+        this.beginRaw ?? [msg.query('BEGIN')],
       );
       if (result.done) {
         this.dtx = undefined;
@@ -883,8 +896,8 @@ export class Session implements ServerHandler {
   private send(unit: Unit): void {
     const conn = this.conn!;
     const parts: Buffer[] = [];
-    if (unit.beginPrefix) {
-      parts.push(unit.beginPrefix);
+    for (const prefix of unit.beginPrefix ?? []) {
+      parts.push(prefix);
       this.expect.push({ k: 'begin' });
     }
     for (const m of unit.msgs) {

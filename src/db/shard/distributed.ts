@@ -31,13 +31,13 @@ export class DistributedTx {
     if (wrote) this.wrote.add(shard);
   }
 
-  private async connFor(shard: number, begin: Buffer): Promise<ServerConnection> {
+  private async connFor(shard: number, begin: Buffer[]): Promise<ServerConnection> {
     const held = this.conns.get(shard);
     if (held) return held.conn;
     const backend = this.sh.clusters[shard]!.primary;
     const conn = await this.sh.acquire(backend);
     this.conns.set(shard, { backend, conn });
-    await simple(conn, begin.toString('utf8', 5, begin.length - 1));
+    for (const q of begin) await simple(conn, q.toString('utf8', 5, q.length - 1));
     return conn;
   }
 
@@ -46,7 +46,7 @@ export class DistributedTx {
     unit: UnitView,
     tx: 'commit' | 'rollback' | undefined,
     d: ShardDecision,
-    begin: Buffer,
+    begin: Buffer[],
   ): Promise<FanoutResult & { done: boolean }> {
     if (tx) return this.finish(tx);
     const status = (): 'T' | 'E' => (this.failed ? 'E' : 'T');

@@ -373,6 +373,12 @@ test('transactions on one shard run there; touching a second shard is refused an
   await c.query('COMMIT'); // = ROLLBACK
   const r = await direct[sa]!.query('SELECT balance FROM accounts WHERE id = $1', [a]);
   assert.notEqual(r.rows[0].balance, 999999);
+  // SET TRANSACTION after BEGIN goes along to whichever shard the transaction lands on.
+  await c.query('BEGIN');
+  await c.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ');
+  await c.query(`UPDATE accounts SET balance = balance WHERE id = ${b}`);
+  assert.equal((await c.query('SHOW transaction_isolation')).rows[0].transaction_isolation, 'repeatable read');
+  await c.query('COMMIT');
   // BEGIN … COMMIT with nothing in between, and a read-only transaction.
   await c.query('BEGIN');
   await c.query('COMMIT');
