@@ -36,7 +36,8 @@ function udpFree(host: string, port: number): Promise<boolean> {
 /** A base port B such that B … B+count-1 are free (TCP on 127.0.0.1 and lbHost, UDP on 127.0.0.1). */
 export async function freePortRange(count: number, lbHost: string): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 30_000);
+    // Below the ephemeral range (32768+), so no port-0 listener or outgoing connection takes it meanwhile.
+    const base = 20_000 + Math.floor(Math.random() * 12_000);
     let ok = true;
     for (let p = base; p < base + count && ok; p++) {
       ok = (await tcpFree('127.0.0.1', p)) && (await tcpFree(lbHost, p)) && (await udpFree('127.0.0.1', p));
