@@ -7,14 +7,16 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { startCli, type RunningCli } from '../../helpers/cli.js';
+import type { RunningCli } from '../../helpers/cli.js';
 import { startTargets, stopTargets, type TestTarget } from '../../helpers/http-targets.js';
-import { call, pacedLoad, startLbProcess, TOKEN, type LbProcess } from './harness.js';
+import { call, pacedLoad, startLbProcess, TOKEN, type LbProcess, startScaleout } from './harness.js';
 
 const ARTIFACTS = fileURLToPath(new URL('../../../test-artifacts/', import.meta.url));
 
 async function startDashboardCli(args: string[]): Promise<{ cli: RunningCli; url: string }> {
-  const cli = startCli(['dashboard', '--listen', '127.0.0.1:0', ...args], { SCALEOUT_LOG_LEVEL: 'warn' });
+  const cli = startScaleout(['dashboard', '--listen', '127.0.0.1:0', ...args], {
+    SCALEOUT_LOG_LEVEL: 'warn',
+  });
   const m = await cli.waitFor(/scaleout dashboard on (http:\/\/[\d.]+:\d+\/)/, 15_000);
   return { cli, url: m[1]! };
 }
@@ -81,7 +83,7 @@ describe('dashboard in a browser', () => {
       const traffic = pacedLoad(lb.url, 60, 9000);
       await page.waitForFunction(
         () => {
-          const d = (window as unknown as { scaleoutDashboard: PageHandle }).scaleoutDashboard;
+          const d = (globalThis as unknown as { scaleoutDashboard: PageHandle }).scaleoutDashboard;
           return (d.chartData.series['group:default']?.rps ?? []).some((v) => v !== null && v > 0);
         },
         undefined,
@@ -90,13 +92,15 @@ describe('dashboard in a browser', () => {
       const before = await pageValue(
         page,
         () =>
-          (window as unknown as { scaleoutDashboard: PageHandle }).scaleoutDashboard.chartData.times.length,
+          (globalThis as unknown as { scaleoutDashboard: PageHandle }).scaleoutDashboard.chartData.times
+            .length,
       );
       await page.waitForTimeout(2500);
       const afterLength = await pageValue(
         page,
         () =>
-          (window as unknown as { scaleoutDashboard: PageHandle }).scaleoutDashboard.chartData.times.length,
+          (globalThis as unknown as { scaleoutDashboard: PageHandle }).scaleoutDashboard.chartData.times
+            .length,
       );
       assert.ok(afterLength >= before + 2, `the chart got new points: ${before} → ${afterLength}`);
       assert.equal((await page.locator('#chart canvas').count()) >= 1, true, 'uPlot drew the chart');
@@ -185,16 +189,18 @@ describe('dashboard in a browser', () => {
       // Filter down to one target and put it on the chart next to the group.
       const one = targets[42]!;
       await page.fill('#target-filter', one.id);
-      await page.waitForFunction(() => document.querySelectorAll('#targets tbody tr').length === 1);
+      await page.waitForFunction("document.querySelectorAll('#targets tbody tr').length === 1");
       await page.locator(`#targets tbody tr[data-key="default/${one.id}"] input[type=checkbox]`).check();
       await page.waitForFunction(
         (key) =>
-          (window as unknown as { scaleoutDashboard: PageHandle }).scaleoutDashboard.selected.includes(key),
+          (globalThis as unknown as { scaleoutDashboard: PageHandle }).scaleoutDashboard.selected.includes(
+            key,
+          ),
         `target:default/${one.id}`,
       );
       assert.equal(await page.locator('#series-list span').count(), 2);
       await page.fill('#target-filter', '');
-      await page.waitForFunction(() => document.querySelectorAll('#targets tbody tr').length === 100);
+      await page.waitForFunction("document.querySelectorAll('#targets tbody tr').length === 100");
       await page.screenshot({ path: `${ARTIFACTS}dashboard-100-targets.png`, fullPage: true });
       assert.deepEqual(errors, []);
       await page.close();

@@ -7,10 +7,10 @@ import { promisify } from 'node:util';
 import { Collector, type DashboardState, type TargetView } from '../../../src/dashboard/collector.js';
 import { RemoteControlPlane } from '../../../src/dashboard/remote.js';
 import { freePort } from '../../../src/topology/postgres.js';
-import { startCli, type RunningCli } from '../../helpers/cli.js';
+import type { RunningCli } from '../../helpers/cli.js';
 import { startTargets, stopTargets, type TestTarget } from '../../helpers/http-targets.js';
 import { load } from '../../helpers/load.js';
-import { startLbProcess, type LbProcess } from './harness.js';
+import { startLbProcess, type LbProcess, startScaleout } from './harness.js';
 
 const run = promisify(execFile);
 
@@ -131,7 +131,7 @@ describe('dashboard collector over a real DNS server', () => {
   before(async () => {
     dnsPort = await freePort();
     const adminPort = await freePort();
-    dns = startCli(
+    dns = startScaleout(
       [
         'dns',
         '--listen',

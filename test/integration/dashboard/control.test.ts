@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { request } from 'undici';
 import type { ComponentInfo, ControlPlane, TopologySnapshot } from '../../../src/dashboard/control-plane.js';
 import { startDashboard, type Dashboard } from '../../../src/dashboard/index.js';
-import { call } from './harness.js';
+import { call, dyingWithUs } from './harness.js';
 
 const APP = `const s = require('node:http').createServer((q, r) => r.end('app ' + process.pid));
 s.listen(Number(process.argv[1]), '127.0.0.1', () => console.log('port ' + s.address().port));`;
@@ -22,7 +22,8 @@ class ProcessControlPlane implements ControlPlane {
   }
 
   private async spawnApp(name: string, port = 0): Promise<void> {
-    const child = spawn(process.execPath, ['-e', APP, String(port)], {
+    const [command, args] = dyingWithUs(process.execPath, ['-e', APP, String(port)]);
+    const child = spawn(command, args, {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     const bound = await new Promise<number>((resolve, reject) => {

@@ -6,7 +6,8 @@ import pg from 'pg';
 import { Collector } from '../../../src/dashboard/collector.js';
 import { RemoteControlPlane } from '../../../src/dashboard/remote.js';
 import { freePort } from '../../../src/topology/postgres.js';
-import { startCli, type RunningCli } from '../../helpers/cli.js';
+import type { RunningCli } from '../../helpers/cli.js';
+import { startScaleout } from './harness.js';
 import { startTestCluster, type PgCluster } from '../../helpers/postgres.js';
 
 const sum = (values: Array<number | null> | undefined) =>
@@ -22,7 +23,7 @@ describe('dashboard collector over a real db-proxy', () => {
     cluster = await startTestCluster({ replicas: 1 });
     const port = await freePort();
     const admin = await freePort();
-    proxy = startCli([
+    proxy = startScaleout([
       'db-proxy',
       '--listen',
       `127.0.0.1:${port}`,
