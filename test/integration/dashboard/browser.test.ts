@@ -140,7 +140,7 @@ describe('dashboard in a browser', () => {
       await page.screenshot({ path: `${ARTIFACTS}dashboard.png`, fullPage: true });
       victim.delayMs = 0;
       const statuses = await traffic;
-      assert.ok((statuses.get(200) ?? 0) > 0);
+      assert.ok((statuses.get(200) ?? 0) > 0, 'the load got answers');
       assert.deepEqual(errors, [], 'no script errors on the page');
       await page.close();
     });

@@ -60,13 +60,13 @@ describe('dashboard collector over a real load balancer', () => {
     assert.equal(slow!.state, 'healthy');
     for (const t of [fast!, slow!, failing!]) {
       assert.ok(t.rps !== null && t.rps > 0, `${t.id} has a request rate: ${t.rps}`);
-      assert.ok(t.spark.length >= 1);
+      assert.ok(t.spark.length >= 1, `${t.id} has a sparkline`);
     }
     assert.equal(failing!.errorRate, 1, 'every answer of the failing target is a 5xx');
     assert.equal(fast!.errorRate, 0);
     assert.ok(slow!.p50! >= 25, `the slow target's p50 (${slow!.p50} ms) shows its 40 ms delay`);
     assert.ok(slow!.p50! > fast!.p50!, 'the slow target is slower than the fast one');
-    assert.ok(slow!.p99! >= slow!.p50!);
+    assert.ok(slow!.p99! >= slow!.p50!, 'p99 is at least p50');
     const group = s.lb.groups[0]!;
     assert.equal(group.name, 'default');
     const sum = [fast!, slow!, failing!].reduce((n, t) => n + t.rps!, 0);
@@ -77,7 +77,10 @@ describe('dashboard collector over a real load balancer', () => {
       Math.abs(errorsPerSec - failing!.rps!) < 0.5,
       `group errors/s ${errorsPerSec} = the failing target's rps`,
     );
-    assert.ok(group.errorRate! > 0 && group.errorRate! < 1);
+    assert.ok(
+      group.errorRate! > 0 && group.errorRate! < 1,
+      `the group error rate is a share: ${group.errorRate}`,
+    );
     const shares = [fast!, slow!, failing!].reduce((n, t) => n + t.share!, 0);
     assert.ok(Math.abs(shares - 1) < 0.01, `shares add up to 1: ${shares}`);
     assert.ok(Math.abs(fast!.share! - slow!.share!) < 0.2, `round robin: ${fast!.share} vs ${slow!.share}`);
@@ -105,6 +108,7 @@ describe('dashboard collector over a real load balancer', () => {
       s.timeline.some(
         (e) => e.subject === `default/${victim.id}` && e.from === 'unhealthy' && e.to === 'healthy',
       ),
+      `the timeline has the way back to healthy: ${JSON.stringify(s.timeline)}`,
     );
     // Each change once, though every poll sees the LB's history again.
     const ups = s.timeline.filter((e) => e.subject === `default/${victim.id}` && e.to === 'unhealthy');
@@ -117,9 +121,15 @@ describe('dashboard collector over a real load balancer', () => {
     const s = collector.state()!;
     const c = s.components.find((x) => x.kind === 'lb')!;
     assert.equal(c.admin?.ok, false);
-    assert.ok(c.admin?.error);
-    assert.ok(s.timeline.some((e) => e.kind === 'admin' && e.to === 'unreachable'));
-    assert.ok(s.lb.groups[0]!.targets.every((t) => t.stale));
+    assert.ok(c.admin?.error, 'the admin error is given');
+    assert.ok(
+      s.timeline.some((e) => e.kind === 'admin' && e.to === 'unreachable'),
+      'the timeline notes the lost admin endpoint',
+    );
+    assert.ok(
+      s.lb.groups[0]!.targets.every((t) => t.stale),
+      'its targets are marked stale',
+    );
   });
 });
 

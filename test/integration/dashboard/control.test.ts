@@ -140,6 +140,7 @@ describe('dashboard actions on processes (kill, restart, scale)', () => {
         (e: { subject: string; from: string; to: string }) =>
           e.subject === 'app-1' && e.from === 'running' && e.to === 'crashed',
       ),
+      'the timeline has the crash',
     );
 
     const restarted = await call('POST', `${dash.url}api/components/app-1/restart`);
@@ -157,6 +158,7 @@ describe('dashboard actions on processes (kill, restart, scale)', () => {
         (e: { subject: string; to: string; from: string }) =>
           e.subject === 'app-1' && e.from === 'crashed' && e.to === 'running',
       ),
+      'the timeline has the restart',
     );
   });
 
@@ -197,6 +199,7 @@ describe('dashboard actions on processes (kill, restart, scale)', () => {
       state.timeline.some(
         (e: { subject: string; to: string }) => e.subject === 'app-4' && e.to === 'removed',
       ),
+      'the timeline has the removal',
     );
   });
 });

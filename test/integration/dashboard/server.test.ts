@@ -66,7 +66,10 @@ describe('dashboard server', () => {
       state.body.components.map((c: { name: string }) => c.name),
       ['lb-1', 'lb-2'],
     );
-    assert.ok(state.body.components.every((c: object) => !('adminToken' in c)));
+    assert.ok(
+      state.body.components.every((c: object) => !('adminToken' in c)),
+      'admin tokens never reach the page',
+    );
     const ids = state.body.lb.groups[0].targets.map((t: { id: string }) => t.id).sort();
     assert.deepEqual(ids, targets.map((t) => t.id).sort());
     assert.ok(
@@ -80,7 +83,10 @@ describe('dashboard server', () => {
 
     const history = await call('GET', `${dash.url}api/history?series=group:default,nope&seconds=5`);
     assert.equal(history.status, 200);
-    assert.ok(history.body.times.length >= 1 && history.body.times.length <= 5);
+    assert.ok(
+      history.body.times.length >= 1 && history.body.times.length <= 5,
+      `at most 5 seconds: ${history.body.times.length}`,
+    );
     assert.deepEqual(Object.keys(history.body.series), []); // no traffic yet: no series, and no error for "nope"
     const bad = await call('GET', `${dash.url}api/history?seconds=-3`);
     assert.equal(bad.status, 400);
@@ -122,7 +128,10 @@ describe('dashboard server', () => {
       'the drain let in-flight requests finish',
     );
     const s = await dash.collector.current();
-    assert.ok(s.timeline.some((e) => e.subject === `default/${slow.id}` && e.to === 'draining'));
+    assert.ok(
+      s.timeline.some((e) => e.subject === `default/${slow.id}` && e.to === 'draining'),
+      'the drain is in the timeline',
+    );
   });
 
   it('answers bad actions with clear JSON errors and changes nothing', async () => {
@@ -145,7 +154,7 @@ describe('dashboard server', () => {
       const r = await call(method as 'GET' | 'POST', `${dash.url}${path}`, { body });
       assert.equal(r.status, status, `${method} ${path}: ${JSON.stringify(r.body)}`);
       assert.equal(r.body.error.code, code, `${method} ${path}`);
-      assert.ok(r.body.error.message.length > 0);
+      assert.ok(r.body.error.message.length > 0, `${method} ${path} has a message`);
     }
     const unknown = await call('POST', `${dash.url}api/targets/default/127.0.0.1%3A1/drain`);
     assert.match(unknown.body.error.message, /127\.0\.0\.1:1/);
