@@ -128,6 +128,14 @@ interface LbGroupJson {
   targets: LbTargetJson[];
 }
 
+/** What one (group, target) did in the last tick, added up over the LBs. */
+interface Delta {
+  n: number;
+  errors: number;
+  rps: number;
+  buckets: Buckets | undefined;
+}
+
 /** Cumulative request figures of one (group, target) in one LB process. */
 interface Reading {
   n: number;
@@ -218,10 +226,7 @@ export class Collector extends EventEmitter {
     const now = Date.now();
     const topology = this.control.snapshot();
     this.componentEvents(topology.components, now);
-    const deltas = new Map<
-      string,
-      { n: number; errors: number; rps: number; buckets: Buckets | undefined }
-    >();
+    const deltas = new Map<string, Delta>();
     await Promise.all(
       topology.components.map(async (c) => {
         if (!c.adminUrl) return;
@@ -241,7 +246,7 @@ export class Collector extends EventEmitter {
       this.history.record(`dns:${name}`, { qps: s.qps === null ? null : round(s.qps, 2) });
     for (const [name, s] of this.dbScrapes) this.history.record(`db:${name}`, s.historyPoint());
     this.history.commit(now);
-    this.latest = this.build(now, topology.name, topology.components);
+    this.latest = this.build(now, topology);
     this.emit('update', this.latest);
   }
 
@@ -262,10 +267,7 @@ export class Collector extends EventEmitter {
     return text;
   }
 
-  private async pollLb(
-    c: ComponentInfo,
-    deltas: Map<string, { n: number; errors: number; rps: number; buckets: Buckets | undefined }>,
-  ): Promise<void> {
+  private async pollLb(c: ComponentInfo, deltas: Map<string, Delta>): Promise<void> {
     const [groupsText, metricsText] = await Promise.all([
       this.get(c, 'api/v1/target-groups'),
       this.get(c, 'metrics'),
@@ -283,16 +285,7 @@ export class Collector extends EventEmitter {
       const n = counterDelta(before?.n ?? 0, r.n);
       const errors = counterDelta(before?.errors ?? 0, r.errors);
       const buckets = r.buckets ? bucketsDelta(before?.buckets, r.buckets) : undefined;
-      const sum = deltas.get(key);
-      if (!sum) deltas.set(key, { n, errors, rps: n / dt, buckets: buckets && copyBuckets(buckets) });
-      else {
-        sum.n += n;
-        sum.errors += errors;
-        sum.rps += n / dt;
-        if (buckets && sum.buckets && sum.buckets.le.length === buckets.le.length)
-          addBuckets(sum.buckets, buckets);
-        else if (buckets && !sum.buckets) sum.buckets = copyBuckets(buckets);
-      }
+      addDelta(deltas, key, { n, errors, rps: n / dt, buckets });
     }
   }
 
@@ -318,27 +311,13 @@ export class Collector extends EventEmitter {
 
   // ---- rates -------------------------------------------------------------------------------------
 
-  private recordLbRates(
-    deltas: Map<string, { n: number; errors: number; rps: number; buckets: Buckets | undefined }>,
-  ): void {
-    const groups = new Map<
-      string,
-      { n: number; errors: number; rps: number; buckets: Buckets | undefined }
-    >();
+  private recordLbRates(deltas: Map<string, Delta>): void {
+    const groups = new Map<string, Delta>();
     for (const [key, d] of deltas) {
       const [group, target] = key.split(KEY_SEP) as [string, string];
       if (group === '') continue;
       if (target !== '') this.history.record(`target:${group}/${target}`, ratesPoint(d));
-      const g = groups.get(group);
-      if (!g) groups.set(group, { ...d, buckets: d.buckets && copyBuckets(d.buckets) });
-      else {
-        g.n += d.n;
-        g.errors += d.errors;
-        g.rps += d.rps;
-        if (d.buckets && g.buckets && g.buckets.le.length === d.buckets.le.length)
-          addBuckets(g.buckets, d.buckets);
-        else if (d.buckets && !g.buckets) g.buckets = copyBuckets(d.buckets);
-      }
+      addDelta(groups, group, d);
     }
     for (const [group, g] of groups) this.history.record(`group:${group}`, ratesPoint(g));
   }
@@ -500,11 +479,8 @@ export class Collector extends EventEmitter {
 
   // ---- the state the page gets -------------------------------------------------------------------
 
-  private build(
-    now: number,
-    name = this.control.snapshot().name,
-    components = this.control.snapshot().components,
-  ): DashboardState {
+  private build(now: number, topology = this.control.snapshot()): DashboardState {
+    const { name, components } = topology;
     return {
       name,
       at: now,
@@ -640,7 +616,7 @@ export function lbReadings(samples: Sample[]): Map<string, Reading> {
   return readings;
 }
 
-function ratesPoint(d: { n: number; errors: number; rps: number; buckets: Buckets | undefined }) {
+function ratesPoint(d: Delta) {
   const p50 = d.buckets ? histogramQuantile(0.5, d.buckets) : undefined;
   const p99 = d.buckets ? histogramQuantile(0.99, d.buckets) : undefined;
   return {
@@ -649,6 +625,21 @@ function ratesPoint(d: { n: number; errors: number; rps: number; buckets: Bucket
     p50: p50 === undefined ? null : round(p50 * 1000, 3),
     p99: p99 === undefined ? null : round(p99 * 1000, 3),
   };
+}
+
+/** Adds d into the sum kept under key (copying, so the sum never aliases a reading). */
+function addDelta(sums: Map<string, Delta>, key: string, d: Delta): void {
+  const sum = sums.get(key);
+  if (!sum) {
+    sums.set(key, { ...d, buckets: d.buckets && copyBuckets(d.buckets) });
+    return;
+  }
+  sum.n += d.n;
+  sum.errors += d.errors;
+  sum.rps += d.rps;
+  if (d.buckets && sum.buckets && sum.buckets.le.length === d.buckets.le.length)
+    addBuckets(sum.buckets, d.buckets);
+  else if (d.buckets && !sum.buckets) sum.buckets = copyBuckets(d.buckets);
 }
 
 function copyBuckets(b: Buckets): Buckets {
