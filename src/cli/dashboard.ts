@@ -9,9 +9,9 @@ import { collect, hostPort } from './options.js';
 
 interface DashboardFlags {
   listen: { host: string; port: number };
-  lb: string[];
-  dns: string[];
-  dbProxy: string[];
+  lb?: string[];
+  dns?: string[];
+  dbProxy?: string[];
   token?: string;
   adminToken?: string;
   name?: string;
@@ -31,9 +31,9 @@ export function registerDashboard(program: Command): void {
     .command('dashboard')
     .description('serve the live dashboard for load balancers, DNS and db-proxies given by their admin URLs')
     .option('--listen <host:port>', 'where to serve the dashboard (default 127.0.0.1:9090)', hostPort)
-    .option('--lb <url>', 'admin URL of a load balancer (repeat for each)', adminUrl, [])
-    .option('--dns <url>', 'admin URL of a scaleout dns (repeatable)', adminUrl, [])
-    .option('--db-proxy <url>', 'admin URL of a scaleout db-proxy (repeatable)', adminUrl, [])
+    .option('--lb <url>', 'admin URL of a load balancer (repeat for each)', adminUrl)
+    .option('--dns <url>', 'admin URL of a scaleout dns (repeatable)', adminUrl)
+    .option('--db-proxy <url>', 'admin URL of a scaleout db-proxy (repeatable)', adminUrl)
     .option(
       '--token <token>',
       'require this bearer token for the dashboard API (default $SCALEOUT_DASHBOARD_TOKEN)',
@@ -41,15 +41,18 @@ export function registerDashboard(program: Command): void {
     .option('--admin-token <token>', 'bearer token for the LB admin APIs (default $SCALEOUT_ADMIN_TOKEN)')
     .option('--name <text>', 'title of the page')
     .action(async (flags: DashboardFlags) => {
-      if (flags.lb.length + flags.dns.length + flags.dbProxy.length === 0)
+      const lb = flags.lb ?? [];
+      const dns = flags.dns ?? [];
+      const dbProxy = flags.dbProxy ?? [];
+      if (lb.length + dns.length + dbProxy.length === 0)
         throw new Error('give at least one --lb, --dns or --db-proxy admin URL');
       const listen = flags.listen ?? { host: '127.0.0.1', port: 9090 };
       const log = createLogger('scaleout-dashboard');
       const control = new RemoteControlPlane({
         name: flags.name,
-        lb: flags.lb,
-        dns: flags.dns,
-        dbProxy: flags.dbProxy,
+        lb,
+        dns,
+        dbProxy,
         adminToken: flags.adminToken ?? process.env.SCALEOUT_ADMIN_TOKEN,
       });
       const token = flags.token ?? process.env.SCALEOUT_DASHBOARD_TOKEN;
