@@ -22,6 +22,11 @@ import {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+interface ServerStatus {
+  server: string;
+  eligible: boolean;
+}
+
 let up: UpProcess | undefined;
 let dataDir = '';
 after(() => cleanUp(up, dataDir));
@@ -58,7 +63,7 @@ test('balanced topology under load survives an app, a replica and the primary dy
   const load: Promise<LoadResult> = runLoad({
     url,
     rate: 40,
-    durationMs: 26_000,
+    durationMs: 28_000,
     mix: { read: 70, list: 10, write: 20 },
     timeoutMs: 5000,
   });
@@ -77,6 +82,14 @@ test('balanced topology under load survives an app, a replica and the primary dy
   await at(10_000);
   await must(control(dataDir, '/restart', { name: 'pg-s0-replica1' }));
   await remember();
+  // Reads need the replica while the primary is down: wait until the proxy takes it back.
+  const replica = `127.0.0.1:${topo.ports.pg + 1}`;
+  const proxyAdmin = `http://127.0.0.1:${topo.ports.proxy + 1}/status`;
+  for (let deadline = Date.now() + 20_000; ; await sleep(100)) {
+    const servers = ((await (await fetch(proxyAdmin)).json()) as { servers: ServerStatus[] }).servers;
+    if (servers.some((s) => s.server === replica && s.eligible)) break;
+    assert.ok(Date.now() < deadline, `the db-proxy did not take ${replica} back: ${JSON.stringify(servers)}`);
+  }
   await at(15_000);
   events.primaryKilled = Date.now() - t0;
   await must(control(dataDir, '/kill', { name: 'pg-s0-primary' }));
@@ -85,6 +98,11 @@ test('balanced topology under load survives an app, a replica and the primary dy
   events.primaryBack = Date.now() - t0;
   await remember();
   const result = await load;
+  const loadEnd = Date.parse(result.startedAt) + 28_000 - t0;
+  assert.ok(
+    events.primaryBack! + 3000 < loadEnd,
+    `the chaos ran late on a busy box: ${JSON.stringify(events)}`,
+  );
 
   const status = await topologyStatus(dataDir);
   const state = Object.fromEntries(status.components.map((c) => [c.name, c.status]));
