@@ -4,12 +4,13 @@
 // default-shard tables, read-your-writes tokens, metrics and /status.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
-import { freePort } from '../../../src/topology/postgres.js';
+import { findPgBinDir, freePort } from '../../../src/topology/postgres.js';
 import { atFileEnd } from '../../helpers/postgres.js';
 import type pg from 'pg';
 import { parseKey, shardOf } from '../../../src/db/shard/hash.js';
@@ -377,7 +378,10 @@ test('transactions on one shard run there; touching a second shard is refused an
   await c.query('BEGIN');
   await c.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ');
   await c.query(`UPDATE accounts SET balance = balance WHERE id = ${b}`);
-  assert.equal((await c.query('SHOW transaction_isolation')).rows[0].transaction_isolation, 'repeatable read');
+  assert.equal(
+    (await c.query('SHOW transaction_isolation')).rows[0].transaction_isolation,
+    'repeatable read',
+  );
   await c.query('COMMIT');
   // BEGIN … COMMIT with nothing in between, and a read-only transaction.
   await c.query('BEGIN');
@@ -508,4 +512,49 @@ test('the CLI: scaleout db-proxy --config with shards logs every shard, serves, 
   };
   assert.equal(explain.shard.kind, 'refuse');
   assert.match(explain.shard.message, /touch every shard/);
+});
+
+test('pgbench through the sharded proxy in all three protocols, keyed on the shard key', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'scaleout-shardbench-'));
+  atFileEnd(async () => rmSync(dir, { recursive: true, force: true }));
+  const script = join(dir, 'keyed.sql');
+  writeFileSync(
+    script,
+    [
+      `\\set id random(1, ${N})`,
+      'UPDATE accounts SET balance = balance + 1 WHERE id = :id;',
+      'SELECT balance FROM accounts WHERE id = :id;',
+      '',
+    ].join('\n'),
+  );
+  const port = new URL(url).port;
+  for (const mode of ['simple', 'extended', 'prepared']) {
+    // Asynchronously: the proxy runs in this process.
+    const { stdout: out } = await promisify(execFile)(
+      join(findPgBinDir(), 'pgbench'),
+      [
+        '-n',
+        '-M',
+        mode,
+        '-f',
+        script,
+        '-c',
+        '4',
+        '-j',
+        '2',
+        '-t',
+        '50',
+        '-h',
+        '127.0.0.1',
+        '-p',
+        port,
+        '-U',
+        clusters[0]!.user,
+        clusters[0]!.database,
+      ],
+      { encoding: 'utf8', timeout: 60_000 },
+    );
+    assert.match(out, /number of transactions actually processed: 200\/200/, `${mode}: ${out}`);
+    assert.match(out, /number of failed transactions: 0/);
+  }
 });
