@@ -23,14 +23,23 @@ export class TwoPhase {
   /** Distinguishes this proxy run's transaction ids from earlier runs'. */
   private readonly instance = randomBytes(4).toString('hex');
   private counter = 0;
-  /** Test hook: stop (as if the proxy crashed) after this step of the next commit. */
+  /**
+   * Test hook: stop after this step of the next commit, as if the proxy crashed there. Set in-process by
+   * tests, or for a real crash with SCALEOUT_TEST_CRASH_2PC_AFTER=prepare|coordinator-commit (the
+   * process then kills itself with SIGKILL at that point).
+   */
   crashAfter: 'prepare' | 'coordinator-commit' | undefined;
+  private readonly crashForReal: boolean;
 
   constructor(
     private readonly clusters: Cluster[],
     private readonly metrics: DbMetrics,
     private readonly log: Logger,
-  ) {}
+  ) {
+    const env = process.env.SCALEOUT_TEST_CRASH_2PC_AFTER;
+    this.crashForReal = env === 'prepare' || env === 'coordinator-commit';
+    if (this.crashForReal) this.crashAfter = env as 'prepare' | 'coordinator-commit';
+  }
 
   /** Commits the open transactions on these connections atomically; throws if it rolled back instead. */
   async commit(participants: { shard: number; conn: ServerConnection }[]): Promise<void> {
@@ -76,6 +85,7 @@ export class TwoPhase {
 
   private simulateCrash(left: { conn: ServerConnection }[]): never {
     this.crashAfter = undefined;
+    if (this.crashForReal) process.kill(process.pid, 'SIGKILL');
     for (const p of left) p.conn.destroy();
     throw new ExchangeError('scaleout: simulated crash during two-phase commit (test hook)', '08006');
   }

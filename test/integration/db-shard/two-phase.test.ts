@@ -2,7 +2,13 @@
 // middle, a proxy "crash" between PREPARE and COMMIT PREPARED (before and after the decision) and the
 // recovery a restarted proxy does; then one shard down while the other keeps serving.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { before, test } from 'node:test';
+import { freePort } from '../../../src/topology/postgres.js';
+import { atFileEnd } from '../../helpers/postgres.js';
 import type pg from 'pg';
 import { shardOf } from '../../../src/db/shard/hash.js';
 import type { DbProxy } from '../../../src/db/proxy.js';
@@ -127,13 +133,74 @@ test('a crash after the coordinator committed: the restarted proxy commits the r
   assert.equal(await metric('scaleout_db_two_phase_commits_total{outcome="recovered-commit"}'), '1');
 });
 
+test('a real crash: the CLI proxy killed (SIGKILL) between PREPARE and COMMIT PREPARED, then restarted', async () => {
+  await stopProxy(); // one proxy at a time on these shards
+  const dir = mkdtempSync(join(tmpdir(), 'scaleout-2pc-crash-'));
+  atFileEnd(async () => rmSync(dir, { recursive: true, force: true }));
+  const port = await freePort();
+  const file = join(dir, 'scaleout.yaml');
+  writeFileSync(
+    file,
+    [
+      'database:',
+      `  listen: 127.0.0.1:${port}`,
+      '  two_phase_commit: true',
+      '  shards:',
+      ...clusters.map((c) => `    - primary: "${c.primary.url}"`),
+      '  sharded_tables: [{ table: accounts, key: id, type: bigint }]',
+      '',
+    ].join('\n'),
+  );
+  const start = async (env: Record<string, string>): Promise<ReturnType<typeof spawn>> => {
+    const child = spawn(
+      process.execPath,
+      [join(process.cwd(), 'dist', 'cli.js'), 'db-proxy', '--config', file],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, ...env },
+      },
+    );
+    atFileEnd(async () => void child.kill('SIGKILL'));
+    let out = '';
+    await new Promise<void>((resolve, reject) => {
+      child.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('listening')) resolve();
+      });
+      child.once('exit', (code) => reject(new Error(`db-proxy exited with ${code}: ${out}`)));
+    });
+    return child;
+  };
+  const crashing = await start({ SCALEOUT_TEST_CRASH_2PC_AFTER: 'coordinator-commit' });
+  const proxyUrl = `postgres://${clusters[0]!.user}@127.0.0.1:${port}/${clusters[0]!.database}`;
+  const c = await connect(proxyUrl);
+  await c.query('BEGIN');
+  await c.query(`UPDATE accounts SET balance = balance - 10 WHERE id = ${A}`);
+  await c.query(`UPDATE accounts SET balance = balance + 10 WHERE id = ${B}`);
+  const exited = new Promise<NodeJS.Signals | null>((r) =>
+    crashing.once('exit', (_code, signal) => r(signal)),
+  );
+  await assert.rejects(c.query('COMMIT'));
+  assert.equal(await exited, 'SIGKILL');
+  const left = await prepared();
+  assert.equal(left[0]!.length + left[1]!.length, 1, 'the second shard is left prepared, in doubt');
+  const restarted = await start({});
+  const after = await connect(proxyUrl);
+  assert.deepEqual(await prepared(), [[], []], 'recovered at start');
+  assert.deepEqual(await balances(), [55, 145]);
+  assert.equal((await after.query(`SELECT balance FROM accounts WHERE id = ${B}`)).rows[0].balance, 145);
+  restarted.kill('SIGTERM');
+  await new Promise((r) => restarted.once('exit', r));
+  ({ proxy, url, stop: stopProxy } = await startShardedProxy(clusters, { two_phase_commit: true }));
+});
+
 test('one shard down: its statements fail clearly, the other shard keeps serving', async () => {
   const c = await connect(url);
   await clusters[SB]!.primary.stop('immediate');
   // Writes to the healthy shard work, reads of the down shard's keys still reach its replica.
   await c.query(`UPDATE accounts SET balance = balance + 1 WHERE id = ${A}`);
   const read = await c.query(`SELECT balance FROM accounts WHERE id = ${B}`);
-  assert.equal(read.rows[0].balance, 135);
+  assert.equal(read.rows[0].balance, 145);
   const err = await c
     .query(`UPDATE accounts SET balance = 0 WHERE id = ${B}`)
     .catch((e: pg.DatabaseError) => e);
@@ -149,5 +216,5 @@ test('one shard down: its statements fail clearly, the other shard keeps serving
   );
   // The session survives, and the healthy shard still answers.
   const again = await c.query(`SELECT balance FROM accounts WHERE id = ${A}`);
-  assert.equal(again.rows[0].balance, 66);
+  assert.equal(again.rows[0].balance, 56);
 });
