@@ -128,6 +128,10 @@ function onState(s) {
     void loadHistory();
     void loadDbHistory();
   }
+  // Without a load balancer there is no traffic to chart and no target to list.
+  const hasLb = s.components.some((c) => c.kind === 'lb');
+  $('chart-panel').hidden = !hasLb;
+  $('targets-panel').hidden = !hasLb;
   appendPoint(s);
   renderTopology($('topology'), s);
   renderTargets(s);

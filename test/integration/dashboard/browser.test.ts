@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { freePort } from '../../../src/topology/postgres.js';
 import type { RunningCli } from '../../helpers/cli.js';
 import { startTargets, stopTargets, type TestTarget } from '../../helpers/http-targets.js';
 import { call, pacedLoad, startLbProcess, TOKEN, type LbProcess, startScaleout } from './harness.js';
@@ -44,14 +45,36 @@ describe('dashboard in a browser', () => {
     let targets: TestTarget[] = [];
     let lb: LbProcess;
     let dash: { cli: RunningCli; url: string };
+    let dns: RunningCli;
 
     before(async () => {
       targets = await startTargets(3);
       lb = await startLbProcess(targets);
-      dash = await startDashboardCli(['--lb', lb.adminUrl, '--token', TOKEN, '--name', 'browser test']);
+      // A DNS server beside the LB, for the DNS panel.
+      const dnsAdmin = await freePort();
+      const dnsPort = await freePort();
+      dns = startScaleout([
+        'dns',
+        '--listen',
+        `127.0.0.1:${dnsPort}`,
+        '--admin',
+        `127.0.0.1:${dnsAdmin}`,
+        '--zone',
+        'example.test',
+        '--record',
+        'www A 127.0.0.2=1 127.0.0.3=3',
+        '--policy',
+        'weighted',
+      ]);
+      await dns.waitFor(/UDP/i, 10_000);
+      dash = await startDashboardCli([
+        ...['--lb', lb.adminUrl, '--dns', `127.0.0.1:${dnsAdmin}`],
+        ...['--token', TOKEN, '--name', 'browser test'],
+      ]);
     });
     after(async () => {
       await dash?.cli.stop();
+      await dns?.stop();
       await lb?.stop();
       await stopTargets(targets);
     });
@@ -78,6 +101,15 @@ describe('dashboard in a browser', () => {
         'running',
       );
       assert.match((await page.locator('#title').textContent()) ?? '', /browser test/);
+      // The DNS panel: both addresses with their weights and the share the weights ask for.
+      await page.locator('#dns table tbody tr >> nth=1').waitFor({ timeout: 5000 });
+      const dnsRows = await page.locator('#dns table tbody tr').allTextContents();
+      assert.equal(dnsRows.length, 2, dnsRows.join(' | '));
+      assert.match(dnsRows.find((r) => r.includes('127.0.0.3')) ?? '', /healthy\s*3/);
+      assert.equal(
+        await page.locator('#dns .bars >> nth=1').getAttribute('title'),
+        'got 0.0%, weights ask for 75.0%',
+      );
 
       // Bounded load in the background while the chart is watched.
       const traffic = pacedLoad(lb.url, 60, 9000);

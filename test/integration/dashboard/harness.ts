@@ -85,7 +85,8 @@ export async function startLbProcess(
 ): Promise<LbProcess> {
   const args = ['lb', '--workers', '1', '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0'];
   for (const t of targets) args.push('--target', typeof t === 'string' ? t : t.id);
-  args.push('--health-path', '/healthz', '--health-interval', '200ms', '--health-timeout', '150ms', ...extra);
+  // Checks a few times a second, with a timeout that a busy shared box does not trip.
+  args.push('--health-path', '/healthz', '--health-interval', '400ms', '--health-timeout', '350ms', ...extra);
   const cli = startScaleout(args, { SCALEOUT_LOG_LEVEL: 'warn' });
   try {
     const admin = await cli.waitFor(/admin API on (http:\/\/[\d.]+:\d+)\/api\/v1\/status/, 15_000);
