@@ -21,6 +21,8 @@ export class DistributedTx {
   private readonly wrote = new Set<number>();
   /** An error ended the transaction on a shard: everything but COMMIT/ROLLBACK now fails. */
   private failed = false;
+  /** COMMIT/ROLLBACK running: it must finish even if the client goes away (no half-done 2PC). */
+  private finishing = false;
 
   constructor(private readonly sh: ShardSupport) {}
 
@@ -123,6 +125,7 @@ export class DistributedTx {
   private async finish(tx: 'commit' | 'rollback'): Promise<FanoutResult & { done: true }> {
     const all = [...this.conns.entries()];
     const wrote = [...this.wrote];
+    this.finishing = true;
     try {
       if (tx === 'commit' && !this.failed) {
         const writers = all.filter(([shard]) => this.wrote.has(shard));
@@ -138,12 +141,14 @@ export class DistributedTx {
     } catch (err) {
       return { parts: this.sh.unavailable(err, 'I'), wrote: [], done: true };
     } finally {
+      this.finishing = false;
       this.releaseAll();
     }
   }
 
   /** Client gone or transaction over: connections still in a transaction are dropped (the server rolls back). */
   releaseAll(): void {
+    if (this.finishing) return; // finish() releases them when it is done
     for (const { backend, conn } of this.conns.values()) this.sh.release(backend, conn);
     this.conns.clear();
   }
