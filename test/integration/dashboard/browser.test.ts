@@ -152,6 +152,7 @@ describe('dashboard in a browser', () => {
           )
         ).body.target;
       for (let i = 0; i < 100 && !((await adminTarget())?.inFlight > 0); i++) await page.waitForTimeout(20);
+      assert.ok((await adminTarget())?.inFlight > 0, 'requests are in flight on the target to drain');
       await page
         .locator(`#targets tbody tr[data-key="default/${victim.id}"] button[data-action="drain"]`)
         .click();

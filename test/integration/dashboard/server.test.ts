@@ -122,6 +122,10 @@ describe('dashboard server', () => {
       assert.equal(t.state, 'draining');
       assert.equal(t.draining, true);
     }
+    // Undrain registers it again on every LB, which takes it back.
+    const undrained = await call('POST', `${dash.url}api/targets/default/${enc(slow.id)}/undrain`);
+    assert.equal(undrained.status, 200, JSON.stringify(undrained.body));
+    for (const lb of lbs) assert.equal((await lbTarget(lb, slow.id)).draining, false, 'back in service');
     const answers = await Promise.all(inFlight);
     assert.ok(
       answers.every((a) => a.status === 200),
