@@ -72,6 +72,8 @@ export const databaseSchema = z
     default_shard: z.number().int().min(0).default(0),
     /** Allow transactions that write on several shards, committed with PREPARE TRANSACTION (needs max_prepared_transactions > 0 on every primary). */
     two_phase_commit: z.boolean().default(false),
+    /** Recovery rolls back an undecided prepared transaction only once it is this old (it may still be committing). */
+    two_phase_rollback_after_ms: z.number().int().min(0).default(30_000),
     pool_mode: z.enum(['transaction', 'session']).default('transaction'),
     /** Server connections per server (primary and each replica). */
     pool_size: z.number().int().min(1).max(10_000).default(20),

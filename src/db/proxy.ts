@@ -29,6 +29,7 @@ export class DbProxy implements SessionContext {
   private readonly sessions = new Set<Socket>();
   private readonly cancelKeys = new Map<number, { session: Session; secret: number }>();
   private nextPid = 1;
+  private recoveryTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly config: DatabaseConfig,
@@ -57,7 +58,11 @@ export class DbProxy implements SessionContext {
   async start(): Promise<{ host: string; port: number }> {
     await loadParser();
     await Promise.all(this.clusters.map((c) => c.start()));
-    if (this.sharding && this.config.two_phase_commit) await this.recoverPrepared();
+    if (this.sharding && this.config.two_phase_commit) {
+      await this.recoverPrepared(true);
+      this.recoveryTimer = setInterval(() => void this.recoverPrepared(false), 10_000);
+      this.recoveryTimer.unref();
+    }
     const { host, port } = parseHostPort(this.config.listen);
     this.server = createServer({ allowHalfOpen: true }, (socket) => {
       this.sessions.add(socket);
@@ -128,15 +133,21 @@ export class DbProxy implements SessionContext {
    * Two-phase commit: make sure every primary has the decisions table, then finish whatever an earlier
    * run left prepared (see shard/two-phase.ts). A primary that is down is reported and skipped.
    */
-  async recoverPrepared(): Promise<{ committed: string[]; rolledBack: string[] } | undefined> {
+  async recoverPrepared(
+    atStart: boolean,
+  ): Promise<{ committed: string[]; rolledBack: string[] } | undefined> {
     const twoPhase = this.sharding!.twoPhase;
     try {
-      await twoPhase.prepareTables(this.config.connect_timeout_ms);
-      const r = await twoPhase.recover(this.config.connect_timeout_ms);
-      this.log.info(
-        { committed: r.committed.length, rolledBack: r.rolledBack.length },
-        'two-phase commit recovery done',
+      if (atStart) await twoPhase.prepareTables(this.config.connect_timeout_ms);
+      const r = await twoPhase.recover(
+        this.config.connect_timeout_ms,
+        this.config.two_phase_rollback_after_ms,
       );
+      if (atStart || r.committed.length + r.rolledBack.length > 0)
+        this.log.info(
+          { committed: r.committed.length, rolledBack: r.rolledBack.length },
+          'two-phase commit recovery done',
+        );
       return r;
     } catch (err) {
       this.log.error(
@@ -186,6 +197,7 @@ export class DbProxy implements SessionContext {
   }
 
   async stop(): Promise<void> {
+    if (this.recoveryTimer) clearInterval(this.recoveryTimer);
     for (const c of this.clusters) c.stop();
     for (const s of this.sessions) s.destroy();
     await Promise.all([

@@ -4,10 +4,11 @@
 // also inserts the transaction's id into scaleout_2pc_decisions inside its prepared transaction. Then
 // the coordinator's COMMIT PREPARED goes first: that commit *is* the decision. The others follow.
 //
-// Recovery (at proxy start): for every prepared transaction named scaleout_…, look on its coordinator
-// shard. Decision row committed there → COMMIT PREPARED everywhere it is still prepared. No decision
-// row (the coordinator never prepared, or is still prepared, i.e. undecided) → ROLLBACK PREPARED
-// everywhere. The client never got a COMMIT answer for either case, so both outcomes are allowed; what
+// Recovery (at proxy start, then every 10 s): for every prepared transaction named scaleout_…, look
+// on its coordinator shard. Decision row committed there → COMMIT PREPARED everywhere it is still
+// prepared. No decision row (the coordinator never prepared, or is still prepared, i.e. undecided) and
+// prepared for longer than two_phase_rollback_after_ms → ROLLBACK PREPARED everywhere (a younger one
+// may belong to a commit still running, on this proxy or on another one). The client never got a COMMIT answer for either case, so both outcomes are allowed; what
 // matters is that every shard ends the same way.
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -104,17 +105,21 @@ export class TwoPhase {
   }
 
   /** Finishes every scaleout transaction left prepared on any shard; returns what it did. */
-  async recover(connectTimeoutMs: number): Promise<{ committed: string[]; rolledBack: string[] }> {
-    const found: { shard: number; gid: string; id: string; coordinator: number }[] = [];
+  async recover(
+    connectTimeoutMs: number,
+    rollbackAfterMs: number,
+  ): Promise<{ committed: string[]; rolledBack: string[] }> {
+    const found: { shard: number; gid: string; id: string; coordinator: number; ageMs: number }[] = [];
     await Promise.all(
       this.clusters.map((c, shard) =>
         this.withPrimary(c, connectTimeoutMs, async (conn) => {
           const rows = await conn.query(
-            `SELECT gid FROM pg_prepared_xacts WHERE gid LIKE 'scaleout\\_%' AND database = current_database()`,
+            `SELECT gid, extract(epoch from now() - prepared) * 1000 FROM pg_prepared_xacts
+              WHERE gid LIKE 'scaleout\\_%' AND database = current_database()`,
           );
-          for (const [gid] of rows) {
+          for (const [gid, age] of rows) {
             const m = GID.exec(gid ?? '');
-            if (m) found.push({ shard, gid: gid!, id: m[1]!, coordinator: Number(m[2]) });
+            if (m) found.push({ shard, gid: gid!, id: m[1]!, coordinator: Number(m[2]), ageMs: Number(age) });
           }
         }),
       ),
@@ -132,6 +137,8 @@ export class TwoPhase {
     const result = { committed: [] as string[], rolledBack: [] as string[] };
     for (const f of found) {
       const commit = decided.get(f.id) ?? false;
+      // Undecided and young: maybe a commit still running (here or on another proxy); not abandoned yet.
+      if (!commit && f.ageMs < rollbackAfterMs) continue;
       await this.withPrimary(this.clusters[f.shard]!, connectTimeoutMs, (conn) =>
         conn.query(`${commit ? 'COMMIT' : 'ROLLBACK'} PREPARED '${f.gid}'`),
       );

@@ -98,9 +98,16 @@ async function metric(name: string): Promise<string | undefined> {
 }
 
 /** Stops the proxy as a crash would leave things (its connections gone), then starts a new one. */
-async function restartProxy(): Promise<void> {
+async function restartProxy(rollbackAfterMs = 0): Promise<void> {
   await stopProxy();
-  ({ proxy, url, stop: stopProxy } = await startShardedProxy(clusters, { two_phase_commit: true }));
+  ({
+    proxy,
+    url,
+    stop: stopProxy,
+  } = await startShardedProxy(clusters, {
+    two_phase_commit: true,
+    two_phase_rollback_after_ms: rollbackAfterMs,
+  }));
 }
 
 test('a crash after PREPARE, before the decision: the restarted proxy rolls back every shard', async () => {
@@ -113,7 +120,11 @@ test('a crash after PREPARE, before the decision: the restarted proxy rolls back
   const left = await prepared();
   assert.equal(left[0]!.length + left[1]!.length, 2, 'both shards hold a prepared transaction');
   assert.deepEqual(await balances(), [70, 130], 'prepared, not committed');
-  await restartProxy();
+  // Undecided and young: it could be another proxy's commit in flight, so it is left alone …
+  await restartProxy(60_000);
+  assert.equal((await prepared()).flat().length, 2);
+  // … until it is older than two_phase_rollback_after_ms.
+  await restartProxy(0);
   assert.deepEqual(await prepared(), [[], []]);
   assert.deepEqual(await balances(), [70, 130]);
 });
