@@ -178,17 +178,27 @@ function sha256(text: string): Buffer {
   return createHash('sha256').update(text).digest();
 }
 
-async function readJson(req: http.IncomingMessage): Promise<unknown> {
+/**
+ * Reads a JSON request body of at most `maxBytes`; an empty body is `emptyAs` when given, else a 400.
+ * Shared by the LB admin API and the dashboard.
+ */
+export async function readJson(
+  req: http.IncomingMessage,
+  options: { maxBytes?: number; emptyAs?: unknown } = {},
+): Promise<unknown> {
+  const maxBytes = options.maxBytes ?? MAX_BODY_BYTES;
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > MAX_BODY_BYTES)
-      throw new ApiError(413, 'body_too_large', `the body is over ${MAX_BODY_BYTES} bytes`);
+    if (size > maxBytes) throw new ApiError(413, 'body_too_large', `the body is over ${maxBytes} bytes`);
     chunks.push(chunk);
   }
   const text = Buffer.concat(chunks).toString('utf8');
-  if (text.trim() === '') throw new ApiError(400, 'invalid_body', 'a JSON body is required');
+  if (text.trim() === '') {
+    if (options.emptyAs !== undefined) return options.emptyAs;
+    throw new ApiError(400, 'invalid_body', 'a JSON body is required');
+  }
   try {
     return JSON.parse(text) as unknown;
   } catch (err) {

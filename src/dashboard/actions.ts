@@ -1,19 +1,11 @@
 // Dashboard actions on targets, forwarded to the admin API of every load balancer of the topology:
 // each LB keeps its own target registry, so a drain must reach all of them.
 import { Agent, request } from 'undici';
+import { ApiError as DashboardError } from '../admin/http.js';
 import type { ComponentInfo } from './control-plane.js';
 
-/** An error the dashboard API reports as {error: {code, message, details?}}. */
-export class DashboardError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly details?: unknown,
-  ) {
-    super(message);
-  }
-}
+/** An error the dashboard API reports as {error: {code, message, details?}}: the admin API's own. */
+export { DashboardError };
 
 export const TARGET_ACTIONS = ['drain', 'undrain', 'disable', 'enable'] as const;
 export type TargetAction = (typeof TARGET_ACTIONS)[number];

@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readJson } from '../admin/http.js';
 import type { Logger } from '../core/log.js';
 import { formatHostPort } from '../core/types.js';
 import { DashboardError, TARGET_ACTIONS, TargetActions, type TargetAction } from './actions.js';
@@ -100,7 +101,12 @@ export class DashboardServer {
         const component = /^\/api\/components\/([^/]+)\/([a-z]+)$/.exec(url.pathname);
         if (component)
           return json(res, 200, await this.componentAction(decode(component[1]!), component[2]!));
-        if (url.pathname === '/api/scale') return json(res, 200, await this.scale(await readJson(req)));
+        if (url.pathname === '/api/scale')
+          return json(
+            res,
+            200,
+            await this.scale(await readJson(req, { maxBytes: MAX_BODY_BYTES, emptyAs: {} })),
+          );
       }
       throw new DashboardError(404, 'not_found', `no such endpoint: ${method} ${url.pathname}`);
     } catch (err) {
@@ -290,24 +296,6 @@ function decode(raw: string): string {
     return decodeURIComponent(raw);
   } catch {
     throw new DashboardError(400, 'bad_request', `"${raw}" is not valid percent-encoding`);
-  }
-}
-
-async function readJson(req: http.IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES)
-      throw new DashboardError(413, 'body_too_large', `the body is over ${MAX_BODY_BYTES} bytes`);
-    chunks.push(chunk);
-  }
-  const text = Buffer.concat(chunks).toString('utf8');
-  if (text.trim() === '') return {};
-  try {
-    return JSON.parse(text) as unknown;
-  } catch (err) {
-    throw new DashboardError(400, 'invalid_json', `the body is not JSON: ${(err as Error).message}`);
   }
 }
 
