@@ -2,10 +2,10 @@
 // process, and a scan of /proc for every process started for a data dir.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { stringify } from 'yaml';
 import type { TopologyInput } from '../../src/config/topology-schema.js';
 import type { TopologySnapshot } from '../../src/dashboard/control-plane.js';
@@ -187,8 +187,13 @@ export function processesOf(dataDir: string): number[] {
   return pids;
 }
 
-/** Last resort for a failed test: nothing may stay running. */
+/**
+ * After a test: nothing may stay running, and its folder (PostgreSQL data, logs) goes, unless
+ * SCALEOUT_KEEP_TEST_DIRS=1 keeps it to read the component logs.
+ */
 export async function cleanUp(up: UpProcess | undefined, dataDir: string): Promise<void> {
   if (up && up.child.exitCode === null) up.child.kill('SIGKILL');
+  if (!dataDir) return;
   await sweepStale(dataDir);
+  if (process.env.SCALEOUT_KEEP_TEST_DIRS !== '1') rmSync(dirname(dataDir), { recursive: true, force: true });
 }

@@ -7,8 +7,8 @@ import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { parse, stringify } from 'yaml';
-import { isAlive, readRunState, sweepStale } from '../../../src/topology/stale.js';
-import { control, processesOf, runCli, topologyStatus, writeTopology } from '../../e2e/helpers.js';
+import { isAlive, readRunState } from '../../../src/topology/stale.js';
+import { cleanUp, control, processesOf, runCli, topologyStatus, writeTopology } from '../../e2e/helpers.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -21,11 +21,12 @@ function edit(file: string, change: (topology: any) => void): void {
 }
 const dataDirs: string[] = [];
 after(async () => {
-  for (const d of dataDirs) await sweepStale(d);
+  for (const d of dataDirs) await cleanUp(undefined, d);
 });
 
 test('a topology file with mistakes is refused with file:line: key: problem', async () => {
   const topo = await writeTopology({ apps: 1, replicas: 0, lbs: 1, dns: false });
+  dataDirs.push(topo.dataDir);
   edit(topo.file, (t) => {
     t.app.instances = 500;
     t.colour = 'blue';

