@@ -40,9 +40,7 @@ export function registerDown(program: Command): void {
         const deadline = Date.now() + timeout;
         while (isAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
         if (isAlive(pid)) {
-          console.log(
-            `the supervisor did not stop within ${timeout} ms: killing it and its components`,
-          );
+          console.log(`the supervisor did not stop within ${timeout} ms: killing it and its components`);
           process.kill(pid, 'SIGKILL');
         }
       }
