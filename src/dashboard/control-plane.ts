@@ -31,6 +31,9 @@ export interface TopologySnapshot {
   components: ComponentInfo[];
 }
 
+/** How many app instances a topology may have: at least one serves, and 64 is plenty for one host. */
+export const APP_INSTANCES = { min: 1, max: 64 } as const;
+
 export interface ControlPlane {
   /** Cheap: the dashboard calls it every second. */
   snapshot(): TopologySnapshot;

@@ -12,7 +12,7 @@ import type { Logger } from '../core/log.js';
 import { formatHostPort } from '../core/types.js';
 import { DashboardError, TARGET_ACTIONS, TargetActions, type TargetAction } from './actions.js';
 import type { Collector, DashboardState } from './collector.js';
-import type { ControlPlane } from './control-plane.js';
+import { APP_INSTANCES, type ControlPlane } from './control-plane.js';
 
 // src/dashboard/ and dist/dashboard/ sit at the same depth, so the package root is two levels up from
 // either, and the static files are read from src/dashboard/static/ by both (tsc does not copy them).
@@ -36,7 +36,6 @@ const TYPES: Record<string, string> = {
 };
 
 const MAX_BODY_BYTES = 16 * 1024;
-const MAX_APP_INSTANCES = 256;
 
 export interface DashboardServerOptions {
   collector: Collector;
@@ -250,11 +249,12 @@ export class DashboardServer {
     if (b.tier !== 'app')
       throw new DashboardError(400, 'invalid_body', `tier must be "app", not ${JSON.stringify(b.tier)}`);
     const count = b.count;
-    if (typeof count !== 'number' || !Number.isInteger(count) || count < 0 || count > MAX_APP_INSTANCES)
+    const { min, max } = APP_INSTANCES;
+    if (typeof count !== 'number' || !Number.isInteger(count) || count < min || count > max)
       throw new DashboardError(
         400,
         'invalid_body',
-        `count must be a whole number from 0 to ${MAX_APP_INSTANCES}, not ${JSON.stringify(count)}`,
+        `count must be a whole number from ${min} to ${max}, not ${JSON.stringify(count)}`,
       );
     requireControl(this.options.control);
     await controlCall(`scale app=${count}`, () => this.options.control.scale('app', count));

@@ -4,11 +4,12 @@
 import { fileURLToPath } from 'node:url';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type {
-  ComponentInfo,
-  ComponentKind,
-  ControlPlane,
-  TopologySnapshot,
+import {
+  APP_INSTANCES,
+  type ComponentInfo,
+  type ComponentKind,
+  type ControlPlane,
+  type TopologySnapshot,
 } from '../dashboard/control-plane.js';
 import { formatHostPort } from '../core/types.js';
 import {
@@ -439,8 +440,9 @@ export class Supervisor implements ControlPlane {
     return this.serial(async () => {
       if (this.stopping) throw new Error('the topology is stopping');
       if (tier !== 'app') throw new Error(`only the app tier scales (got "${String(tier)}")`);
-      if (!Number.isInteger(count) || count < 1 || count > 64) {
-        throw new Error(`app instances: expected a whole number from 1 to 64 (got ${count})`);
+      const { min, max } = APP_INSTANCES;
+      if (!Number.isInteger(count) || count < min || count > max) {
+        throw new Error(`app instances: expected a whole number from ${min} to ${max} (got ${count})`);
       }
       const apps = this.appSpecs();
       const current = apps.length;

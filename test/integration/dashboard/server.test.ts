@@ -151,6 +151,8 @@ describe('dashboard server', () => {
       ['POST', 'api/scale', { tier: 'app', count: 3 }, 409, 'no_control'],
       ['POST', 'api/scale', { tier: 'db', count: 3 }, 400, 'invalid_body'],
       ['POST', 'api/scale', { tier: 'app', count: 2.5 }, 400, 'invalid_body'],
+      ['POST', 'api/scale', { tier: 'app', count: 0 }, 400, 'invalid_body'],
+      ['POST', 'api/scale', { tier: 'app', count: 65 }, 400, 'invalid_body'],
       ['POST', 'api/scale', '{not json', 400, 'invalid_json'],
       ['GET', 'api/nothing', undefined, 404, 'not_found'],
     ];
