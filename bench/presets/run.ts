@@ -1,9 +1,9 @@
 // Measures each `scaleout up` preset (docs/scale-out-steps.md): starts it in the background, runs the
 // load generator at fixed rates against it, and reports latency and the CPU each tier spent per
 // request (from /proc, summed over each component's process group: an app's process, a postmaster
-// and its backends). Not a test: run it by hand after `npm run build`:
+// and its backends). Not a test:
 //
-//   node --import tsx test/e2e/measure-presets.ts [PRESET …] [--rates 250,500,1000] [--duration 15s]
+//   npm run bench:presets -- [PRESET …] [--rates 250,500,1000] [--duration 15s]
 //
 // Each measured block holds /tmp/scaleout-bench.lock so two benchmarks never measure at once.
 import { spawn, spawnSync } from 'node:child_process';
@@ -13,7 +13,7 @@ import { parseDuration } from '../../src/core/net.js';
 import type { ComponentKind } from '../../src/dashboard/control-plane.js';
 import { runLoad, type LoadResult } from '../../src/loadgen/index.js';
 import { PRESETS } from '../../src/topology/presets.js';
-import { CLI, topologyStatus } from './helpers.js';
+import { CLI, topologyStatus } from '../../test/e2e/helpers.js';
 
 const args = process.argv.slice(2);
 const flag = (name: string) => {
