@@ -1,8 +1,21 @@
 // Spawns the built `scaleout` CLI (dist/cli.js) and waits for a line of its output.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
+
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find(
+  (p) => spawnSync(p, ['--help'], { encoding: 'utf8' }).stdout?.includes('--pdeathsig') ?? false,
+);
+
+/**
+ * The command and arguments that run `command args` so that it gets SIGKILL when this process dies
+ * (`setpriv --pdeathsig`, where Linux has it): a test file killed by the runner's timeout, before its
+ * `after` hooks run, then leaves no process behind. setpriv execs the command, so the pid is the same.
+ */
+export function dyingWithUs(command: string, args: string[]): [string, string[]] {
+  return SETPRIV ? [SETPRIV, ['--pdeathsig', 'KILL', command, ...args]] : [command, args];
+}
 
 export interface RunningCli {
   child: ChildProcess;
@@ -14,15 +27,16 @@ export interface RunningCli {
 }
 
 export function startCli(args: string[], env: Record<string, string> = {}): RunningCli {
-  const child = spawn(process.execPath, [CLI, ...args], {
+  const [command, commandArgs] = dyingWithUs(process.execPath, [CLI, ...args]);
+  const child = spawn(command, commandArgs, {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
-  const listeners = new Set<() => void>();
+  const waiters = new Set<() => void>();
   const onData = (c: Buffer) => {
     out += c.toString();
-    for (const l of listeners) l();
+    for (const w of waiters) w();
   };
   child.stdout!.on('data', onData);
   child.stderr!.on('data', onData);
@@ -32,27 +46,25 @@ export function startCli(args: string[], env: Record<string, string> = {}): Runn
     output: () => out,
     waitFor(pattern, timeoutMs = 10_000) {
       return new Promise((resolve, reject) => {
+        const done = (fn: () => void) => {
+          waiters.delete(check);
+          clearTimeout(timer);
+          child.off('exit', onExit);
+          fn();
+        };
         const check = () => {
           const m = out.match(pattern);
-          if (m) {
-            listeners.delete(check);
-            clearTimeout(timer);
-            resolve(m);
-          }
+          if (m) done(() => resolve(m));
         };
-        const timer = setTimeout(() => {
-          listeners.delete(check);
-          reject(new Error(`timed out waiting for ${pattern}; output so far:\n${out}`));
-        }, timeoutMs);
-        listeners.add(check);
+        const onExit = () =>
+          done(() => reject(new Error(`process exited before ${pattern}; output:\n${out}`)));
+        const timer = setTimeout(
+          () => done(() => reject(new Error(`timed out waiting for ${pattern}; output so far:\n${out}`))),
+          timeoutMs,
+        );
+        waiters.add(check);
+        child.on('exit', onExit);
         check();
-        child.on('exit', () => {
-          if (listeners.has(check)) {
-            listeners.delete(check);
-            clearTimeout(timer);
-            reject(new Error(`process exited before ${pattern}; output:\n${out}`));
-          }
-        });
       });
     },
     async stop(signal = 'SIGTERM') {

@@ -1,8 +1,7 @@
 // Shared pieces of the dashboard tests: a real `scaleout lb` process with its admin API, JSON calls,
 // and a reader of the dashboard's server-sent events.
-import { spawn, spawnSync } from 'node:child_process';
 import { request } from 'undici';
-import { CLI, type RunningCli } from '../../helpers/cli.js';
+import { startCli, type RunningCli } from '../../helpers/cli.js';
 import type { TestTarget } from '../../helpers/http-targets.js';
 
 export const TOKEN = 'dashboard-test-token-0123456789';
@@ -16,67 +15,7 @@ export interface LbProcess {
   stop(): Promise<void>;
 }
 
-const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find(
-  (p) => spawnSync(p, ['--help'], { encoding: 'utf8' }).stdout?.includes('--pdeathsig') ?? false,
-);
-
-/** The command and arguments that run `command args` so it gets SIGKILL when this process dies. */
-export function dyingWithUs(command: string, args: string[]): [string, string[]] {
-  return SETPRIV ? [SETPRIV, ['--pdeathsig', 'KILL', command, ...args]] : [command, args];
-}
-
-/**
- * `node dist/cli.js ARGS`, like test/helpers/cli.ts, but started through `setpriv --pdeathsig KILL`
- * where Linux has it, so the process dies with this test process even if the test runner kills us
- * (a timed-out file) before the `after` hooks run.
- */
-export function startScaleout(args: string[], env: Record<string, string> = {}): RunningCli {
-  const [command, commandArgs] = dyingWithUs(process.execPath, [CLI, ...args]);
-  const child = spawn(command, commandArgs, {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  const waiters = new Set<() => void>();
-  const onData = (c: Buffer) => {
-    out += c.toString();
-    for (const w of waiters) w();
-  };
-  child.stdout!.on('data', onData);
-  child.stderr!.on('data', onData);
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return {
-    child,
-    output: () => out,
-    waitFor(pattern, timeoutMs = 10_000) {
-      return new Promise((resolve, reject) => {
-        const done = (fn: () => void) => {
-          waiters.delete(check);
-          clearTimeout(timer);
-          child.off('exit', onExit);
-          fn();
-        };
-        const check = () => {
-          const m = out.match(pattern);
-          if (m) done(() => resolve(m));
-        };
-        const onExit = () =>
-          done(() => reject(new Error(`process exited before ${pattern}; output:\n${out}`)));
-        const timer = setTimeout(
-          () => done(() => reject(new Error(`timed out waiting for ${pattern}; output so far:\n${out}`))),
-          timeoutMs,
-        );
-        waiters.add(check);
-        child.on('exit', onExit);
-        check();
-      });
-    },
-    async stop(signal = 'SIGTERM') {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      return exited;
-    },
-  };
-}
+export { dyingWithUs, startCli as startScaleout } from '../../helpers/cli.js';
 
 /** `node dist/cli.js lb` over the given targets with fast health checks and an admin API on a free port. */
 export async function startLbProcess(
@@ -87,7 +26,7 @@ export async function startLbProcess(
   for (const t of targets) args.push('--target', typeof t === 'string' ? t : t.id);
   // Checks a few times a second, with a timeout that a busy shared box does not trip.
   args.push('--health-path', '/healthz', '--health-interval', '400ms', '--health-timeout', '350ms', ...extra);
-  const cli = startScaleout(args, { SCALEOUT_LOG_LEVEL: 'warn' });
+  const cli = startCli(args, { SCALEOUT_LOG_LEVEL: 'warn' });
   try {
     const admin = await cli.waitFor(/admin API on (http:\/\/[\d.]+:\d+)\/api\/v1\/status/, 15_000);
     const listen = await cli.waitFor(/listening on (http:\/\/[\d.]+:\d+)\//, 15_000);
