@@ -50,36 +50,38 @@ const pinned = (cpusList: string, argv: string[]): string[] =>
 
 const CLK_TCK = 100;
 
-function procStat(pid: number): { ppid: number; cpu: number } | undefined {
+function procStat(pid: number): { ppid: number; user: number; sys: number } | undefined {
   try {
     const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
     // fields after ")": state(0) ppid(1) … utime(11) stime(12) cutime(13) cstime(14)
     return {
       ppid: Number(f[1]),
-      cpu: (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / CLK_TCK,
+      user: (Number(f[11]) + Number(f[13])) / CLK_TCK,
+      sys: (Number(f[12]) + Number(f[14])) / CLK_TCK,
     };
   } catch {
     return undefined;
   }
 }
 
-/** CPU seconds used by a process and all its live descendants (reaped children are in cutime/cstime). */
-function treeCpu(root: number): number {
-  const stats = new Map<number, { ppid: number; cpu: number }>();
+/** CPU seconds (user, system) used by a process and all its live descendants (reaped children are in cutime/cstime). */
+function treeCpu(root: number): { user: number; sys: number } {
+  const stats = new Map<number, { ppid: number; user: number; sys: number }>();
   for (const name of readdirSync('/proc')) {
     const pid = Number(name);
     if (!Number.isInteger(pid)) continue;
     const s = procStat(pid);
     if (s) stats.set(pid, s);
   }
-  let total = 0;
+  const total = { user: 0, sys: 0 };
   const queue = [root];
   while (queue.length) {
     const pid = queue.pop()!;
     const s = stats.get(pid);
     if (!s) continue;
-    total += s.cpu;
+    total.user += s.user;
+    total.sys += s.sys;
     for (const [child, cs] of stats) if (cs.ppid === pid) queue.push(child);
   }
   return total;
@@ -124,10 +126,11 @@ async function startRoute(route: string, cluster: PgCluster, runDir: string): Pr
   const asServerUser = ['setpriv', `--reuid=${OS_USER}`, `--regid=${OS_USER}`, '--init-groups', '--'];
   let argv: string[];
   let stopSignal: NodeJS.Signals = 'SIGTERM';
-  if (route === 'ours') {
+  if (route === 'ours' || route.startsWith('ours:')) {
+    // "ours:DIR" runs another build (DIR/cli.js) for A/B comparisons of two versions in one run.
     argv = [
       process.execPath,
-      join(process.cwd(), 'dist', 'cli.js'),
+      route === 'ours' ? join(process.cwd(), 'dist', 'cli.js') : join(route.slice(5), 'cli.js'),
       'db-proxy',
       '--listen',
       `127.0.0.1:${port}`,
@@ -317,6 +320,8 @@ interface Row {
   latencyMs?: number;
   txns?: number;
   proxyCpuUsPerTx?: number;
+  /** The system (kernel) part of proxyCpuUsPerTx. */
+  proxySysUsPerTx?: number;
   replicaXactShare?: number;
   replicaRowShare?: number;
 }
@@ -355,8 +360,8 @@ async function measure(
   if (workload === 'ro') args.push('-S');
   args.push(DB);
   const cmd = pinned(PGBENCH_CPUS, [join(BIN, 'pgbench'), ...args]);
-  const { out, cpu } = await withLock(async () => {
-    const cpu0 = proxy ? treeCpu(proxy.child.pid!) : 0;
+  const { out, cpu, sys } = await withLock(async () => {
+    const cpu0 = proxy ? treeCpu(proxy.child.pid!) : { user: 0, sys: 0 };
     const result = await run(cmd[0]!, cmd.slice(1), {
       timeout: (DURATION + 60) * 1000,
       maxBuffer: 1 << 24,
@@ -365,8 +370,8 @@ async function measure(
       (err: { stdout?: string; stderr?: string; message: string }) =>
         `${err.stdout ?? ''}${err.stderr ?? ''}\nFAILED: ${err.message}`,
     );
-    const cpu1 = proxy ? treeCpu(proxy.child.pid!) : 0;
-    return { out: result, cpu: cpu1 - cpu0 };
+    const cpu1 = proxy ? treeCpu(proxy.child.pid!) : { user: 0, sys: 0 };
+    return { out: result, cpu: cpu1.user + cpu1.sys - cpu0.user - cpu0.sys, sys: cpu1.sys - cpu0.sys };
   });
   await stopRoute(proxy);
   await waitForBackendsGone(cluster);
@@ -392,6 +397,7 @@ async function measure(
     txns,
     latencyMs: Number(/latency average = ([\d.]+) ms/.exec(out)?.[1] ?? NaN),
     proxyCpuUsPerTx: proxy ? (cpu * 1e6) / txns : undefined,
+    proxySysUsPerTx: proxy ? (sys * 1e6) / txns : undefined,
     replicaXactShare: total.xacts ? d[1]!.xacts / total.xacts : 0,
     replicaRowShare: total.rows ? d[1]!.rows / total.rows : 0,
   };
@@ -485,7 +491,7 @@ async function main(): Promise<void> {
           const row = await measure(cluster, workload, mode, route, runDir);
           rows.push(row);
           log(
-            `${workload} ${mode} ${route}: ${row.ok ? `${Math.round(row.tps!)} tps, ${row.proxyCpuUsPerTx?.toFixed(1) ?? '–'} µs/tx, replica ${((row.replicaXactShare ?? 0) * 100).toFixed(1)}%` : `FAIL ${row.error}`}`,
+            `${workload} ${mode} ${route}: ${row.ok ? `${Math.round(row.tps!)} tps, ${row.proxyCpuUsPerTx?.toFixed(1) ?? '–'} µs/tx (sys ${row.proxySysUsPerTx?.toFixed(1) ?? '–'}), replica ${((row.replicaXactShare ?? 0) * 100).toFixed(1)}%` : `FAIL ${row.error}`}`,
           );
         }
       }
