@@ -28,7 +28,7 @@ interface DemoFlags {
 export function registerDemo(program: Command): void {
   program
     .command('demo')
-    .description('the load balancer in front of local demo targets (what `npm start` runs)')
+    .description('the load balancer alone in front of local demo targets (no PostgreSQL needed)')
     .option('--listen <host:port>', 'address for the load balancer', hostPort, {
       host: '127.0.0.1',
       port: 8080,
