@@ -1,5 +1,36 @@
 import type { Socket } from 'node:net';
 
+/** Up to this many bytes, separate parts are copied into one buffer rather than written as a writev. */
+const JOIN_LIMIT = 16 * 1024;
+
+/**
+ * Writes parts with one socket write: a stream write costs far more than copying a few hundred bytes,
+ * and a corked writev goes through more of Node's stream machinery than a single buffer. Parts that
+ * are adjacent views of one received chunk (an extended-protocol batch passed through unchanged)
+ * become one view without a copy. Returns what socket.write returned (false: the socket is full).
+ */
+export function writeParts(socket: Socket, parts: Buffer[]): boolean {
+  if (parts.length === 1) return socket.write(parts[0]!);
+  if (parts.length === 0) return true;
+  const first = parts[0]!;
+  let contiguous = true;
+  let total = first.length;
+  let end = first.byteOffset + first.length;
+  for (let i = 1; i < parts.length; i++) {
+    const p = parts[i]!;
+    if (p.buffer !== first.buffer || p.byteOffset !== end) contiguous = false;
+    end = p.byteOffset + p.length;
+    total += p.length;
+  }
+  if (contiguous) return socket.write(Buffer.from(first.buffer, first.byteOffset, total));
+  if (total <= JOIN_LIMIT) return socket.write(Buffer.concat(parts, total));
+  let ok = true;
+  socket.cork();
+  for (const p of parts) ok = socket.write(p);
+  socket.uncork();
+  return ok;
+}
+
 /**
  * Collects bytes bound for one socket during the handling of one input chunk, merging adjacent views
  * of the same buffer, so forwarding a chunk of whole messages costs one write and no copy.
@@ -47,12 +78,6 @@ export class Output {
   flushTo(socket: Socket): void {
     const parts = this.take();
     if (parts.length === 0 || socket.destroyed) return;
-    if (parts.length === 1) {
-      socket.write(parts[0]!);
-      return;
-    }
-    socket.cork();
-    for (const p of parts) socket.write(p);
-    socket.uncork();
+    writeParts(socket, parts);
   }
 }

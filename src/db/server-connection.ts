@@ -4,6 +4,7 @@
 import { connect, type Socket } from 'node:net';
 import { MessageFramer } from './protocol/framer.js';
 import * as msg from './protocol/messages.js';
+import { writeParts } from './output.js';
 import { ScramClient, SCRAM_MECHANISM } from './auth/scram.js';
 import { md5Response } from './auth/md5.js';
 
@@ -98,14 +99,7 @@ export class ServerConnection {
   }
 
   writeAll(parts: Buffer[]): void {
-    if (this.closed) return;
-    if (parts.length === 1) {
-      this.socket.write(parts[0]!);
-      return;
-    }
-    this.socket.cork();
-    for (const p of parts) this.socket.write(p);
-    this.socket.uncork();
+    if (!this.closed) writeParts(this.socket, parts);
   }
 
   destroy(error?: Error): void {

@@ -14,7 +14,7 @@ import type { Cluster } from './cluster.js';
 import type { DatabaseConfig } from './config.js';
 import { formatLsn, parseLsn } from './lsn.js';
 import type { DbMetrics } from './metrics.js';
-import { Output } from './output.js';
+import { Output, writeParts } from './output.js';
 import { FramingError, MessageFramer } from './protocol/framer.js';
 import {
   parseStartupPacket,
@@ -1064,14 +1064,7 @@ export class Session implements ServerHandler {
   onServerChunkEnd(conn: ServerConnection): void {
     if (conn !== this.conn) return;
     if (this.out.empty) return;
-    const parts = this.out.take();
-    let ok = true;
-    if (parts.length === 1) ok = this.socket.write(parts[0]!);
-    else {
-      this.socket.cork();
-      for (const p of parts) ok = this.socket.write(p);
-      this.socket.uncork();
-    }
+    const ok = writeParts(this.socket, this.out.take());
     if (!ok) conn.socket.pause(); // slow client: stop reading the server until the client drains
     if (this.inflight.length === 0) {
       this.sendLsnIfDue();
