@@ -17,6 +17,9 @@ const APPLICATION_NAME = 'scaleout-db-proxy';
 
 export type ReplicaRefusal = 'read-your-writes' | 'no-eligible-replica';
 
+/** How long commits are collected before one primary WAL position query answers them all. */
+const LSN_BATCH_WINDOW_MS = 5;
+
 export class Cluster {
   readonly primary: Backend;
   readonly replicas: Backend[] = [];
@@ -29,6 +32,7 @@ export class Cluster {
   private stopped = false;
   private lsnWaiters: { resolve: (l: bigint) => void; reject: (e: Error) => void }[] = [];
   private lsnQueryRunning = false;
+  private lsnBatchTimer: NodeJS.Timeout | undefined;
 
   readonly spec: ClusterSpec;
 
@@ -98,6 +102,7 @@ export class Cluster {
   stop(): void {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    if (this.lsnBatchTimer) clearTimeout(this.lsnBatchTimer);
     for (const c of this.monitors.values()) c.discard();
     for (const b of this.backends) b.pool.close();
     for (const w of this.lsnWaiters.splice(0)) w.reject(new Error('proxy is shutting down'));
@@ -149,24 +154,51 @@ export class Cluster {
    * before it. Concurrent callers share one query (calls that arrive while a query runs wait for the next).
    */
   primaryLsnAfterNow(): Promise<bigint> {
+    if (this.stopped) return Promise.reject(new Error('proxy is shutting down'));
     return new Promise((resolve, reject) => {
       this.lsnWaiters.push({ resolve, reject });
-      if (!this.lsnQueryRunning) void this.runLsnQuery();
+      this.scheduleLsnQuery();
     });
   }
 
+  /**
+   * Runs the pending position query now rather than at the end of its batching window (for a client
+   * that is waiting for its position, e.g. SHOW scaleout.last_lsn).
+   */
+  hurryLsn(): void {
+    if (!this.lsnBatchTimer) return;
+    clearTimeout(this.lsnBatchTimer);
+    this.lsnBatchTimer = undefined;
+    void this.runLsnQuery();
+  }
+
+  /**
+   * Commits are collected for LSN_BATCH_WINDOW_MS before one query answers them all: under a write
+   * load a query per commit would cost the primary about as much as the commits themselves. The
+   * position is read after the window, so it is still at or past every commit in the batch; meanwhile
+   * those clients' reads go to the primary, which is always correct.
+   */
+  private scheduleLsnQuery(): void {
+    if (this.lsnQueryRunning || this.lsnBatchTimer) return;
+    this.lsnBatchTimer = setTimeout(() => {
+      this.lsnBatchTimer = undefined;
+      void this.runLsnQuery();
+    }, LSN_BATCH_WINDOW_MS);
+  }
+
   private async runLsnQuery(): Promise<void> {
+    if (this.lsnQueryRunning) return;
     this.lsnQueryRunning = true;
-    while (this.lsnWaiters.length > 0) {
-      const waiters = this.lsnWaiters.splice(0);
-      try {
-        const lsn = await this.queryPrimaryLsn();
-        for (const w of waiters) w.resolve(lsn);
-      } catch (err) {
-        for (const w of waiters) w.reject(err as Error);
-      }
+    const waiters = this.lsnWaiters.splice(0);
+    try {
+      const lsn = await this.queryPrimaryLsn();
+      for (const w of waiters) w.resolve(lsn);
+    } catch (err) {
+      for (const w of waiters) w.reject(err as Error);
     }
     this.lsnQueryRunning = false;
+    // Commits that arrived while the query ran need a position read after them: the next batch.
+    if (this.lsnWaiters.length > 0) this.scheduleLsnQuery();
   }
 
   private lsnConn: ServerConnection | undefined;

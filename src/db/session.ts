@@ -517,6 +517,7 @@ export class Session implements ServerHandler {
       while (this.queue.length > 0 && !this.acquiring && this.phase === 'ready' && !this.fanoutRunning) {
         const unit = this.queue[0]!;
         if (unit.local) {
+          if (this.lsnPending > 0) for (const c of this.ctx.clusters) c.hurryLsn(); // SHOW waits for it
           if (this.inflight.length > 0 || this.lsnPending > 0) return;
           this.queue.shift();
           this.runLocal(unit.local);
