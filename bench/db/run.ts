@@ -323,6 +323,8 @@ interface Row {
   /** The system (kernel) part of proxyCpuUsPerTx. */
   proxySysUsPerTx?: number;
   replicaXactShare?: number;
+  /** Transactions the primary committed per pgbench transaction (the proxy's own queries included). */
+  primaryXactsPerTx?: number;
   replicaRowShare?: number;
 }
 
@@ -399,6 +401,7 @@ async function measure(
     proxyCpuUsPerTx: proxy ? (cpu * 1e6) / txns : undefined,
     proxySysUsPerTx: proxy ? (sys * 1e6) / txns : undefined,
     replicaXactShare: total.xacts ? d[1]!.xacts / total.xacts : 0,
+    primaryXactsPerTx: d[0]!.xacts / txns,
     replicaRowShare: total.rows ? d[1]!.rows / total.rows : 0,
   };
 }
@@ -491,7 +494,7 @@ async function main(): Promise<void> {
           const row = await measure(cluster, workload, mode, route, runDir);
           rows.push(row);
           log(
-            `${workload} ${mode} ${route}: ${row.ok ? `${Math.round(row.tps!)} tps, ${row.proxyCpuUsPerTx?.toFixed(1) ?? '–'} µs/tx (sys ${row.proxySysUsPerTx?.toFixed(1) ?? '–'}), replica ${((row.replicaXactShare ?? 0) * 100).toFixed(1)}%` : `FAIL ${row.error}`}`,
+            `${workload} ${mode} ${route}: ${row.ok ? `${Math.round(row.tps!)} tps, ${row.proxyCpuUsPerTx?.toFixed(1) ?? '–'} µs/tx (sys ${row.proxySysUsPerTx?.toFixed(1) ?? '–'}), replica ${((row.replicaXactShare ?? 0) * 100).toFixed(1)}%, primary xacts/tx ${row.primaryXactsPerTx?.toFixed(2) ?? '–'}` : `FAIL ${row.error}`}`,
           );
         }
       }
