@@ -195,6 +195,9 @@ export class Session implements ServerHandler {
   private readonly statements = new Map<string, Statement>();
   private unnamedCls: Classification = NEUTRAL;
   private unnamedSql: { text: string; rest: Buffer } | undefined;
+  /** The last unnamed Parse seen (a copy), so a repeat of it skips decoding and classification. */
+  private lastUnnamedParse:
+    { raw: Buffer; cls: Classification; sql: { text: string; rest: Buffer } } | undefined;
   /** Sharded: a BEGIN answered locally, not yet sent anywhere (it goes in front of the next statement). */
   private pendingBegin: { raws: Buffer[]; cls: Classification } | undefined;
   /** Sharded: a scatter, all-shard write or 2PC step running; nothing else is sent meanwhile. */
@@ -399,6 +402,14 @@ export class Session implements ServerHandler {
       }
       case 0x50: {
         // P
+        const last = this.lastUnnamedParse;
+        if (last && raw[5] === 0 && raw.equals(last.raw)) {
+          // The same unnamed Parse as last time (drivers send one per execution): same classification.
+          this.unnamedCls = last.cls;
+          this.unnamedSql = last.sql;
+          this.batch(last.cls).msgs.push({ type, raw, sql: last.sql });
+          return;
+        }
         const r = new BodyReader(raw, 5, raw.length);
         const name = r.cstring();
         const sql = r.cstring();
@@ -408,6 +419,7 @@ export class Session implements ServerHandler {
         if (name === '') {
           this.unnamedCls = cls;
           this.unnamedSql = m.sql;
+          this.lastUnnamedParse = { raw: Buffer.from(raw), cls, sql: { text: sql, rest: Buffer.from(rest) } };
         } else {
           const key = sql + '\0' + raw.toString('latin1', r.pos);
           const stmt: Statement = {
