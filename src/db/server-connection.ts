@@ -7,6 +7,7 @@ import * as msg from './protocol/messages.js';
 import { writeParts } from './output.js';
 import { ScramClient, SCRAM_MECHANISM } from './auth/scram.js';
 import { md5Response } from './auth/md5.js';
+import { ReadSlab } from '../core/read-slab.js';
 
 export interface ServerEndpoint {
   /** "host:port", used as the target id. */
@@ -52,34 +53,6 @@ export function parseErrorFields(buf: Buffer, start: number, end: number): Map<s
 /** SQLSTATE of an ErrorResponse, without decoding the other fields. */
 export function errorCode(buf: Buffer, start: number, end: number): string {
   return parseErrorFields(buf, start, end).get('C') ?? '';
-}
-
-/**
- * The memory server reads land in: each read gets the unused tail of a slab, and the next read starts
- * after it. Bytes are never overwritten, so the views the session forwards (and may still have queued
- * on a client socket) stay valid; a used-up slab is freed by the GC once no view points into it. This
- * spares Node's per-read allocation and its stream 'data' machinery (net `onread`).
- */
-class ReadSlab {
-  private static readonly SIZE = 128 * 1024;
-  private static readonly MIN_FREE = 16 * 1024;
-  private slab = Buffer.allocUnsafe(ReadSlab.SIZE);
-  private used = 0;
-
-  /** The buffer for the next read. */
-  next(): Buffer {
-    if (this.slab.length - this.used < ReadSlab.MIN_FREE) {
-      this.slab = Buffer.allocUnsafe(ReadSlab.SIZE);
-      this.used = 0;
-    }
-    return this.slab.subarray(this.used);
-  }
-
-  /** Marks `nread` bytes of `buf` (the last buffer from next()) as used and returns them. */
-  took(buf: Buffer, nread: number): Buffer {
-    this.used += nread;
-    return buf.subarray(0, nread);
-  }
 }
 
 let nextConnectionId = 1;

@@ -609,15 +609,14 @@ export class ClientSession implements UpstreamOwner, Expirable {
     this.countStatus(101);
     this.deadline = 0;
     this.ctx.sweeper.delete(this);
-    const upstream = conn.detach();
     const client = this.socket;
-    client.write(buildClientResponseHead(head, true, this.req!.minor), 'latin1');
     client.removeAllListeners('data');
     client.removeAllListeners('drain');
+    const upstream = conn.detachTo(client);
+    client.write(buildClientResponseHead(head, true, this.req!.minor), 'latin1');
     if (this.pending) upstream.write(this.pending);
     this.pending = undefined;
     client.pipe(upstream);
-    upstream.pipe(client);
     upstream.on('error', () => client.destroy());
     upstream.on('close', () => client.destroy());
     client.on('close', () => upstream.destroy());

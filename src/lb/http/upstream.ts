@@ -59,6 +59,8 @@ export class UpstreamConnection implements Expirable {
   private remaining = 0;
   private scanner: ChunkedScanner | undefined;
   private expectNoBody = false;
+  /** After a 101 answer: where the target's bytes go (the client socket of a WebSocket tunnel). */
+  private tunnel: net.Socket | undefined;
 
   constructor(
     readonly target: Target,
@@ -66,19 +68,26 @@ export class UpstreamConnection implements Expirable {
     owner: UpstreamOwner,
   ) {
     this.owner = owner;
-    this.socket = net.connect({ host: target.host, port: target.port, noDelay: true });
+    // Reads land in one buffer of this connection's (net `onread`) instead of a fresh buffer and a
+    // stream 'data' event each; what is read is copied out (small copies come from Node's pool), so
+    // nothing downstream ever holds a view of the reused buffer.
+    const readBuffer = Buffer.allocUnsafe(16 * 1024);
+    this.socket = net.connect({
+      host: target.host,
+      port: target.port,
+      noDelay: true,
+      onread: {
+        buffer: readBuffer,
+        callback: (nread: number): boolean => {
+          this.onRead(Buffer.from(readBuffer.subarray(0, nread)));
+          return true;
+        },
+      },
+    });
     this.deadline = pool.sweeper.after(pool.options.connectTimeoutMs);
     target.connections++;
     pool.sweeper.add(this);
     this.socket.on('connect', () => this.onConnect());
-    this.socket.on('data', (chunk: Buffer) => {
-      try {
-        this.onData(chunk);
-      } catch (err) {
-        // A bug must cost one request, never the process: fail it like a broken target answer.
-        this.fail(err as Error);
-      }
-    });
     this.socket.on('end', () => this.onEnd());
     this.socket.on('error', (err) => this.onError(err));
     this.socket.on('close', () => this.onClose());
@@ -110,14 +119,18 @@ export class UpstreamConnection implements Expirable {
     }
   }
 
-  /** Hands the raw socket over (WebSocket tunnel after 101); the pool forgets it. */
-  detach(): net.Socket {
+  /**
+   * WebSocket tunnel after 101: from now on every byte from the target goes to `client` (with
+   * backpressure, and end as end), and the pool forgets this connection. Returns the target socket,
+   * for the bytes the other way.
+   */
+  detachTo(client: net.Socket): net.Socket {
     this.phase = Phase.Detached;
     this.owner = undefined;
     this.deadline = 0;
+    this.tunnel = client;
     this.pool.sweeper.delete(this);
-    this.socket.removeAllListeners('data');
-    this.socket.removeAllListeners('end');
+    client.on('drain', () => this.socket.resume());
     return this.socket;
   }
 
@@ -152,6 +165,19 @@ export class UpstreamConnection implements Expirable {
     this.deadline = 0;
     this.phase = Phase.Idle;
     this.owner?.onUpstreamConnect(this);
+  }
+
+  private onRead(chunk: Buffer): void {
+    if (this.tunnel) {
+      if (!this.tunnel.write(chunk)) this.socket.pause();
+      return;
+    }
+    try {
+      this.onData(chunk);
+    } catch (err) {
+      // A bug must cost one request, never the process: fail it like a broken target answer.
+      this.fail(err as Error);
+    }
   }
 
   private onData(chunk: Buffer): void {
@@ -274,6 +300,10 @@ export class UpstreamConnection implements Expirable {
   }
 
   private onEnd(): void {
+    if (this.tunnel) {
+      this.tunnel.end();
+      return;
+    }
     if (this.phase === Phase.BodyUntilClose) {
       this.reusable = false;
       this.finish();
