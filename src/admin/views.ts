@@ -142,6 +142,10 @@ export type TargetChange =
  * What a target would look like after `change`, computed on a copy so the live target is untouched.
  * The copy goes through the real Target.refreshState(), so the predicted state follows the same rules.
  */
+function missingTarget(): never {
+  throw new Error('only a register change applies to a target that does not exist');
+}
+
 export function predictTarget(
   rt: GroupRuntime,
   current: Target | undefined,
@@ -152,27 +156,11 @@ export function predictTarget(
     healthyThreshold: rt.settings.healthCheck.healthyThreshold,
     unhealthyThreshold: rt.settings.healthCheck.unhealthyThreshold,
   };
-  const spec: TargetSpec =
-    change.kind === 'register'
-      ? change.spec
-      : { id: current!.id, host: current!.host, port: current!.port, weight: current!.configuredWeight };
-  const copy = new Target(spec, thresholds);
-  if (current) {
-    copy.health.force(current.health.state, current.health.reason, current.health.detail);
-    copy.state = current.state;
-    copy.reason = current.reason;
-    copy.adminDisabled = current.adminDisabled;
-    copy.draining = current.draining;
-    copy.drainingSince = current.drainingSince;
-    copy.ejectedUntil = current.ejectedUntil;
-    copy.slowStartFactor = current.slowStartFactor;
-    copy.grayFactor = current.grayFactor;
-    copy.outstanding = current.outstanding;
-    copy.connections = current.connections;
-    copy.history.push(...current.history);
-  } else if (!rt.settings.healthCheck.enabled) {
+  const copy = current
+    ? current.clone(thresholds)
+    : new Target(change.kind === 'register' ? change.spec : missingTarget(), thresholds);
+  if (!current && !rt.settings.healthCheck.enabled)
     copy.health.force('healthy', 'Target.HealthCheckDisabled');
-  }
   switch (change.kind) {
     case 'register':
       copy.draining = false;

@@ -48,6 +48,22 @@ export class Target implements Endpoint {
     this.health = new HealthStateMachine(thresholds);
   }
 
+  /**
+   * A detached copy with the same health, admin state and counters, for "what if" questions (the admin
+   * API's dry runs). Kept here so that a new field is copied where it is declared.
+   */
+  clone(thresholds: HealthThresholds): Target {
+    const copy = new Target(
+      { id: this.id, host: this.host, port: this.port, weight: this.configuredWeight },
+      thresholds,
+    );
+    copy.health.force(this.health.state, this.health.reason, this.health.detail);
+    const { health: _health, history, id: _id, host: _host, port: _port, ...fields } = this;
+    Object.assign(copy, fields);
+    copy.history.push(...history);
+    return copy;
+  }
+
   isEjected(now: number): boolean {
     return this.ejectedUntil > now;
   }
