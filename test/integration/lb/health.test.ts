@@ -135,6 +135,30 @@ describe('health, failover and timeouts', () => {
     assert.equal(attempts, 1, 'the POST reached exactly one target');
   });
 
+  it('a retry budget caps retries when every target fails (no retry storm)', async () => {
+    targets = await startTargets(2);
+    for (const t of targets) t.resetRequests = true; // health checks still pass: only traffic fails
+    lb = await startLb(targets, {
+      targetGroup: { algorithm: 'round-robin', passiveHealth: { consecutiveFailures: 100_000 } },
+    });
+    const requests = 200;
+    const started = Date.now();
+    for (let i = 0; i < requests; i++) assert.equal((await get(`${lb.url}/storm-${i}`)).status, 502);
+    const seconds = Math.ceil((Date.now() - started) / 1000);
+    const arrived = targets.reduce((n, t) => n + t.traffic().length, 0);
+    // Without a budget every request would be tried 3 times (600 arrivals). The budget allows 20 % of
+    // the requests of the last two one-second windows, and at least 10 per window.
+    const allowedRetries = requests * 0.2 * 2 + 10 * (seconds + 1);
+    assert.ok(arrived >= requests, `every request reached a target once (${arrived})`);
+    assert.ok(
+      arrived - requests <= allowedRetries,
+      `${arrived - requests} retries for ${requests} requests in ${seconds} s; at most ${allowedRetries} allowed`,
+    );
+    assert.ok(arrived - requests < requests, 'far fewer retries than failures');
+    const budget = [...lb.runtime.listeners.values()][0]!.options.retryBudget;
+    assert.ok(budget.exhausted > 0, 'the budget refused retries');
+  });
+
   it('retries a connect failure on another target, even for POST', async () => {
     targets = await startTargets(2);
     lb = await startLb(targets, {
