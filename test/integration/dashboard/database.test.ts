@@ -6,8 +6,7 @@ import pg from 'pg';
 import { Collector } from '../../../src/dashboard/collector.js';
 import { RemoteControlPlane } from '../../../src/dashboard/remote.js';
 import { freePort } from '../../../src/topology/postgres.js';
-import type { RunningCli } from '../../helpers/cli.js';
-import { startScaleout } from './harness.js';
+import { startTestDbProxy } from '../../helpers/db-proxy.js';
 import { startTestCluster, type PgCluster } from '../../helpers/postgres.js';
 
 const sum = (values: Array<number | null> | undefined) =>
@@ -15,27 +14,13 @@ const sum = (values: Array<number | null> | undefined) =>
 
 describe('dashboard collector over a real db-proxy', () => {
   let cluster: PgCluster;
-  let proxy: RunningCli;
   let proxyUrl: string;
   let collector: Collector;
 
   before(async () => {
     cluster = await startTestCluster({ replicas: 1 });
-    const port = await freePort();
     const admin = await freePort();
-    proxy = startScaleout([
-      'db-proxy',
-      '--listen',
-      `127.0.0.1:${port}`,
-      '--primary',
-      cluster.primary.url,
-      '--replica',
-      cluster.replicas[0]!.url,
-      '--admin',
-      `127.0.0.1:${admin}`,
-    ]);
-    await proxy.waitFor(/db-proxy listening/, 15_000);
-    proxyUrl = `postgres://${cluster.user}@127.0.0.1:${port}/${cluster.database}`;
+    proxyUrl = (await startTestDbProxy(cluster, { args: ['--admin', `127.0.0.1:${admin}`] })).url;
     collector = new Collector({
       control: new RemoteControlPlane({ dbProxy: [`127.0.0.1:${admin}`] }),
       intervalMs: 200,
@@ -43,7 +28,6 @@ describe('dashboard collector over a real db-proxy', () => {
   });
   after(async () => {
     await collector?.stop();
-    await proxy?.stop();
   });
 
   it('shows statements per route and reason, and each server with its role and lag', async () => {

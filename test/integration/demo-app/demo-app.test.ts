@@ -6,6 +6,7 @@ import net from 'node:net';
 import { before, describe, it } from 'node:test';
 import { startCli, type RunningCli } from '../../helpers/cli.js';
 import { atFileEnd, startTestCluster, type PgCluster } from '../../helpers/postgres.js';
+import { proxyUrlFor, startTestDbProxy, type TestDbProxy } from '../../helpers/db-proxy.js';
 import { freePort } from '../../../src/topology/postgres.js';
 import { runLoad } from '../../../src/loadgen/index.js';
 
@@ -28,22 +29,13 @@ async function startApp(database: string, instance: string): Promise<App> {
   return { cli: app, url: m[1]! };
 }
 
-async function startProxy(cluster: PgCluster, port: number): Promise<RunningCli> {
-  const proxy = cli([
-    'db-proxy',
-    '--listen',
-    `127.0.0.1:${port}`,
-    '--primary',
-    cluster.primary.url,
-    '--replica',
-    cluster.replicas[0]!.url,
-    '--lag-check-ms',
-    '50',
-    '--max-lag-ms',
-    '60000',
-  ]);
-  await proxy.waitFor(/db-proxy listening/);
-  return proxy;
+/** A db-proxy that checks replica lag often (tests wait on replication) and logs at debug level. */
+function startProxy(cluster: PgCluster, port?: number): Promise<TestDbProxy> {
+  return startTestDbProxy(cluster, {
+    port,
+    args: ['--lag-check-ms', '50', '--max-lag-ms', '60000'],
+    env: { SCALEOUT_LOG_LEVEL: 'debug' },
+  });
 }
 
 async function waitHealthy(app: App): Promise<void> {
@@ -93,7 +85,7 @@ describe('scaleout demo-app', () => {
   before(async () => {
     cluster = await startTestCluster({ replicas: 1 });
     const proxyPort = await freePort();
-    proxyUrl = `postgres://${cluster.user}@127.0.0.1:${proxyPort}/${cluster.database}`;
+    proxyUrl = proxyUrlFor(cluster, proxyPort);
     // Instance a starts before the proxy exists: it must listen, say it is not ready and keep retrying.
     a = await startApp(proxyUrl, 'app-a');
     await a.cli.waitFor(/database not reachable yet.*retrying/);
@@ -318,12 +310,8 @@ describe('scaleout demo-app', () => {
 describe('scaleout demo-app when the db-proxy dies', () => {
   it('stays up with requests in flight (503s), reports unhealthy, and recovers when the proxy is back', async () => {
     const cluster = await startTestCluster({ replicas: 1 });
-    const proxyPort = await freePort();
-    let proxy = await startProxy(cluster, proxyPort);
-    const app = await startApp(
-      `postgres://${cluster.user}@127.0.0.1:${proxyPort}/${cluster.database}`,
-      'app-y',
-    );
+    let proxy = await startProxy(cluster);
+    const app = await startApp(proxy.url, 'app-y');
     await waitHealthy(app);
     const { code, cookie } = await createLink(app, 'https://example.com/proxy-dies');
     // A stream of reads and writes keeps every pooled connection busy while the proxy is killed.
@@ -340,7 +328,7 @@ describe('scaleout demo-app when the db-proxy dies', () => {
     };
     const workers = Array.from({ length: 12 }, worker);
     await sleep(300);
-    proxy.child.kill('SIGKILL');
+    proxy.cli.child.kill('SIGKILL');
     await sleep(500);
     stop = true;
     await Promise.all(workers);
@@ -348,7 +336,7 @@ describe('scaleout demo-app when the db-proxy dies', () => {
     assert.ok(statuses.includes(503), 'reads failed with 503 while the proxy was gone');
     assert.ok(!statuses.includes(-1), 'the app always answered');
     assert.equal((await fetch(`${app.url}/healthz`)).status, 503);
-    proxy = await startProxy(cluster, proxyPort);
+    proxy = await startProxy(cluster, proxy.port);
     let health = 0;
     for (let i = 0; i < 100 && health !== 200; i++) {
       health = (await fetch(`${app.url}/healthz`)).status;
@@ -362,12 +350,8 @@ describe('scaleout demo-app when the db-proxy dies', () => {
 describe('scaleout demo-app with the primary down', () => {
   it('writes answer 503, reads and /healthz carry on from the replica, writes work again once it is back', async () => {
     const cluster = await startTestCluster({ replicas: 1 });
-    const proxyPort = await freePort();
-    await startProxy(cluster, proxyPort);
-    const app = await startApp(
-      `postgres://${cluster.user}@127.0.0.1:${proxyPort}/${cluster.database}`,
-      'app-x',
-    );
+    const proxy = await startProxy(cluster);
+    const app = await startApp(proxy.url, 'app-x');
     await waitHealthy(app);
     const links: Awaited<ReturnType<typeof createLink>>[] = [];
     for (let i = 0; i < 5; i++) links.push(await createLink(app, `https://example.com/outage/${i}`));
