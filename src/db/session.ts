@@ -735,10 +735,9 @@ export class Session implements ServerHandler {
   }
 
   /** Runs one unit of a multi-shard transaction (see shard/distributed.ts). */
-  private async runDistributed(unit: Unit): Promise<void> {
-    this.fanoutRunning = true;
-    const sh = this.ctx.sharding!;
-    try {
+  private runDistributed(unit: Unit): Promise<void> {
+    return this.runMultiShard(unit, 'multi-shard transaction step failed', async () => {
+      const sh = this.ctx.sharding!;
       const tx = unit.kind === 'query' ? sh.transactionKind(unit.sql!) : undefined;
       const end = tx === 'commit' || tx === 'rollback' ? tx : undefined;
       const d = end ? undefined : (unit.decision ?? sh.decide(unit, this.shardHints));
@@ -753,36 +752,38 @@ export class Session implements ServerHandler {
         this.txStatus = 'I';
         this.beginRaw = undefined;
       }
-      if (this.phase !== 'ready') return;
-      this.socket.write(Buffer.concat(result.parts));
-      for (const shard of result.wrote) this.afterCommit(shard);
-    } catch (err) {
-      this.ctx.log.error({ err }, 'multi-shard transaction step failed');
-      if (this.phase === 'ready')
-        this.answerLocally(unit, [
-          msg.errorResponse({ code: 'XX000', message: `scaleout: ${(err as Error).message}` }),
-        ]);
-    } finally {
-      this.fanoutRunning = false;
-      if (this.phase === 'ready') this.pump();
-    }
+      return result;
+    });
   }
 
-  /** Runs a scatter SELECT or an all-shard write, then answers the client and carries on. */
-  private async runFanout(unit: Unit, d: Extract<ShardDecision, { kind: 'scatter' | 'all' }>): Promise<void> {
-    this.fanoutRunning = true;
-    const sh = this.ctx.sharding!;
-    try {
+  /** Runs a scatter SELECT or an all-shard write. */
+  private runFanout(unit: Unit, d: Extract<ShardDecision, { kind: 'scatter' | 'all' }>): Promise<void> {
+    return this.runMultiShard(unit, 'multi-shard statement failed', () => {
+      const sh = this.ctx.sharding!;
       const status = this.clientTxStatus();
-      const result =
-        d.kind === 'scatter'
-          ? await sh.scatter(unit, d, (shard) => this.route(unit, this.ctx.clusters[shard]).backend, status)
-          : await sh.writeAll(unit, d, status);
+      return d.kind === 'scatter'
+        ? sh.scatter(unit, d, (shard) => this.route(unit, this.ctx.clusters[shard]).backend, status)
+        : sh.writeAll(unit, d, status);
+    });
+  }
+
+  /**
+   * Runs a unit that spans several shards: holds the queue while it runs, answers the client with the
+   * step's reply (or an error if the step throws), then carries on with the queue.
+   */
+  private async runMultiShard(
+    unit: Unit,
+    failure: string,
+    step: () => Promise<{ parts: Buffer[]; wrote: Iterable<number> }>,
+  ): Promise<void> {
+    this.fanoutRunning = true;
+    try {
+      const result = await step();
       if (this.phase !== 'ready') return;
       this.socket.write(Buffer.concat(result.parts));
       for (const shard of result.wrote) this.afterCommit(shard);
     } catch (err) {
-      this.ctx.log.error({ err }, 'multi-shard statement failed');
+      this.ctx.log.error({ err }, failure);
       if (this.phase === 'ready')
         this.answerLocally(unit, [
           msg.errorResponse({ code: 'XX000', message: `scaleout: ${(err as Error).message}` }),
