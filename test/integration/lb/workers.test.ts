@@ -91,3 +91,60 @@ describe('--workers 2', () => {
     assert.ok(!childPids(cli.child.pid!).includes(victim!));
   });
 });
+
+describe('--workers 2 with least-outstanding', () => {
+  let targets: TestTarget[];
+  let cli: RunningCli;
+  let url: string;
+
+  before(async () => {
+    targets = await startTargets(2);
+    for (const t of targets) t.delayMs = 3000; // requests stay in flight while the next ones arrive
+    cli = startCli([
+      'lb',
+      '--workers',
+      '2',
+      '--algorithm',
+      'least-outstanding',
+      '--listen',
+      '127.0.0.1:0',
+      ...targets.flatMap((t) => ['--target', t.id]),
+      '--health-path',
+      '/healthz',
+      '--health-interval',
+      '200ms',
+    ]);
+    const [, port] = await cli.waitFor(/listening on http:\/\/127\.0\.0\.1:(\d+)\/ .*2 workers/);
+    url = `http://127.0.0.1:${port}`;
+    await cli.waitFor(/target 127\.0\.0\.1:\d+ .*healthy/);
+    await waitFor(() => false, 500); // both targets healthy in every worker
+  });
+  after(async () => {
+    await cli.stop('SIGTERM');
+    await stopTargets(targets);
+  });
+
+  it("counts the other workers' requests in flight", async () => {
+    // Each request opens its own connection, and cluster hands connections to the workers in turn, so
+    // consecutive requests land on different workers. A worker that saw only its own in-flight count
+    // would send the second request to the target the first one already occupies.
+    const inFlight: Array<Promise<unknown>> = [];
+    const arrivals: number[][] = [];
+    for (let i = 0; i < 4; i++) {
+      const agent = new Agent({ connections: 1 });
+      inFlight.push(request(`${url}/held-${i}`, { dispatcher: agent }).then((r) => r.body.text()));
+      await waitFor(() => targets.reduce((n, t) => n + t.traffic().length, 0) > i, 2000);
+      await waitFor(() => false, 300); // the primary sums the workers' counts every 100 ms
+      arrivals.push(targets.map((t) => t.traffic().length));
+    }
+    assert.deepEqual(
+      arrivals.filter((_, i) => i % 2 === 1),
+      [
+        [1, 1],
+        [2, 2],
+      ],
+      `targets' requests after each arrival: ${JSON.stringify(arrivals)}`,
+    );
+    await Promise.all(inFlight);
+  });
+});
