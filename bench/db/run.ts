@@ -11,11 +11,12 @@
 // 1 shard vs 2 shards through the proxy, written to sharded.md/json and appended to latest.md); SHARDED=only
 // runs just that.
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chownSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { PgCluster, findPgBinDir, freePort } from '../../src/topology/postgres.js';
+import { pinned, treeCpu, withLock } from './common.js';
 import { runSharded } from './sharded.js';
 
 const run = promisify(execFile);
@@ -43,72 +44,6 @@ const DB = 'bench';
 const log = (s: string): void =>
   void process.stderr.write(`[bench:db ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const pinned = (cpusList: string, argv: string[]): string[] =>
-  cpusList ? ['taskset', '-c', cpusList, ...argv] : argv;
-
-// ------------------------------------------------------------------ /proc CPU accounting
-
-const CLK_TCK = 100;
-
-function procStat(pid: number): { ppid: number; user: number; sys: number } | undefined {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    // fields after ")": state(0) ppid(1) … utime(11) stime(12) cutime(13) cstime(14)
-    return {
-      ppid: Number(f[1]),
-      user: (Number(f[11]) + Number(f[13])) / CLK_TCK,
-      sys: (Number(f[12]) + Number(f[14])) / CLK_TCK,
-    };
-  } catch {
-    return undefined;
-  }
-}
-
-/** CPU seconds (user, system) used by a process and all its live descendants (reaped children are in cutime/cstime). */
-function treeCpu(root: number): { user: number; sys: number } {
-  const stats = new Map<number, { ppid: number; user: number; sys: number }>();
-  for (const name of readdirSync('/proc')) {
-    const pid = Number(name);
-    if (!Number.isInteger(pid)) continue;
-    const s = procStat(pid);
-    if (s) stats.set(pid, s);
-  }
-  const total = { user: 0, sys: 0 };
-  const queue = [root];
-  while (queue.length) {
-    const pid = queue.pop()!;
-    const s = stats.get(pid);
-    if (!s) continue;
-    total.user += s.user;
-    total.sys += s.sys;
-    for (const [child, cs] of stats) if (cs.ppid === pid) queue.push(child);
-  }
-  return total;
-}
-
-// ------------------------------------------------------------------ the shared bench lock
-
-/** Holds `flock LOCK` in a child process for the duration of `fn`, so two benchmarks never measure at once. */
-async function withLock<T>(fn: () => Promise<T>): Promise<T> {
-  if (LOCK === 'none') return fn(); // development runs only: figures taken this way are not comparable
-  const holder = spawn('flock', [LOCK, 'sh', '-c', 'echo locked; cat >/dev/null'], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  const waited = Date.now();
-  await new Promise<void>((resolve, reject) => {
-    holder.stdout!.once('data', () => resolve());
-    holder.once('exit', (code) => reject(new Error(`flock exited with ${code}`)));
-  });
-  if (Date.now() - waited > 1000)
-    log(`waited ${((Date.now() - waited) / 1000).toFixed(0)} s for the bench lock`);
-  try {
-    return await fn();
-  } finally {
-    holder.stdin!.end();
-    await new Promise((r) => holder.once('exit', r));
-  }
-}
 
 // ------------------------------------------------------------------ proxies
 
@@ -362,19 +297,23 @@ async function measure(
   if (workload === 'ro') args.push('-S');
   args.push(DB);
   const cmd = pinned(PGBENCH_CPUS, [join(BIN, 'pgbench'), ...args]);
-  const { out, cpu, sys } = await withLock(async () => {
-    const cpu0 = proxy ? treeCpu(proxy.child.pid!) : { user: 0, sys: 0 };
-    const result = await run(cmd[0]!, cmd.slice(1), {
-      timeout: (DURATION + 60) * 1000,
-      maxBuffer: 1 << 24,
-    }).then(
-      (r) => r.stdout + r.stderr,
-      (err: { stdout?: string; stderr?: string; message: string }) =>
-        `${err.stdout ?? ''}${err.stderr ?? ''}\nFAILED: ${err.message}`,
-    );
-    const cpu1 = proxy ? treeCpu(proxy.child.pid!) : { user: 0, sys: 0 };
-    return { out: result, cpu: cpu1.user + cpu1.sys - cpu0.user - cpu0.sys, sys: cpu1.sys - cpu0.sys };
-  });
+  const { out, cpu, sys } = await withLock(
+    LOCK,
+    async () => {
+      const cpu0 = proxy ? treeCpu(proxy.child.pid!) : { user: 0, sys: 0 };
+      const result = await run(cmd[0]!, cmd.slice(1), {
+        timeout: (DURATION + 60) * 1000,
+        maxBuffer: 1 << 24,
+      }).then(
+        (r) => r.stdout + r.stderr,
+        (err: { stdout?: string; stderr?: string; message: string }) =>
+          `${err.stdout ?? ''}${err.stderr ?? ''}\nFAILED: ${err.message}`,
+      );
+      const cpu1 = proxy ? treeCpu(proxy.child.pid!) : { user: 0, sys: 0 };
+      return { out: result, cpu: cpu1.user + cpu1.sys - cpu0.user - cpu0.sys, sys: cpu1.sys - cpu0.sys };
+    },
+    log,
+  );
   await stopRoute(proxy);
   await waitForBackendsGone(cluster);
   const after = await dbCounters(cluster);

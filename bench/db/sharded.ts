@@ -6,11 +6,12 @@
 // Run alone: `node --import tsx bench/db/sharded.ts` (the same knobs as run.ts: DURATION, CLIENTS,
 // THREADS, MODES, PROXY_CPUS, PGBENCH_CPUS, BENCH_LOCK; SHARD_SCALE = accounts in units of 100,000).
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { PgCluster, findPgBinDir, freePort } from '../../src/topology/postgres.js';
+import { pinned, treeCpu, withLock } from './common.js';
 
 const run = promisify(execFile);
 const env = process.env;
@@ -29,53 +30,12 @@ const DB = 'bench';
 const log = (s: string): void =>
   void process.stderr.write(`[bench:db sharded ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const pinned = (list: string, argv: string[]): string[] => (list ? ['taskset', '-c', list, ...argv] : argv);
 
 const SCRIPT = `\\set aid random(1, ${ACCOUNTS})
 \\set delta random(-5000, 5000)
 UPDATE pgbench_accounts SET abalance = abalance + :delta WHERE aid = :aid;
 SELECT abalance FROM pgbench_accounts WHERE aid = :aid;
 `;
-
-function treeCpu(root: number): number {
-  const stats = new Map<number, { ppid: number; cpu: number }>();
-  for (const name of readdirSync('/proc')) {
-    const pid = Number(name);
-    if (!Number.isInteger(pid)) continue;
-    try {
-      const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-      stats.set(pid, { ppid: Number(f[1]), cpu: (Number(f[11]) + Number(f[12])) / 100 });
-    } catch {
-      /* gone */
-    }
-  }
-  let total = 0;
-  const queue = [root];
-  while (queue.length) {
-    const pid = queue.pop()!;
-    total += stats.get(pid)?.cpu ?? 0;
-    for (const [child, s] of stats) if (s.ppid === pid) queue.push(child);
-  }
-  return total;
-}
-
-async function withLock<T>(fn: () => Promise<T>): Promise<T> {
-  if (LOCK === 'none') return fn();
-  const holder = spawn('flock', [LOCK, 'sh', '-c', 'echo locked; cat >/dev/null'], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  await new Promise<void>((resolve, reject) => {
-    holder.stdout!.once('data', () => resolve());
-    holder.once('exit', (code) => reject(new Error(`flock exited with ${code}`)));
-  });
-  try {
-    return await fn();
-  } finally {
-    holder.stdin!.end();
-    await new Promise((r) => holder.once('exit', r));
-  }
-}
 
 async function commits(c: PgCluster): Promise<number> {
   return Number(await c.primary.psql(`SELECT xact_commit FROM pg_stat_database WHERE datname = '${DB}'`, DB));
@@ -156,18 +116,23 @@ async function measure(dir: string, clusters: PgCluster[], mode: string): Promis
     'bench',
     DB,
   ]);
-  const { out, cpu } = await withLock(async () => {
-    const cpu0 = treeCpu(proxy.child.pid!);
-    const out = await run(cmd[0]!, cmd.slice(1), {
-      timeout: (DURATION + 60) * 1000,
-      maxBuffer: 1 << 24,
-    }).then(
-      (r) => r.stdout + r.stderr,
-      (e: { stdout?: string; stderr?: string; message: string }) =>
-        `${e.stdout ?? ''}${e.stderr ?? ''}\nFAILED: ${e.message}`,
-    );
-    return { out, cpu: treeCpu(proxy.child.pid!) - cpu0 };
-  });
+  const { out, cpu } = await withLock(
+    LOCK,
+    async () => {
+      const cpu0 = treeCpu(proxy.child.pid!);
+      const out = await run(cmd[0]!, cmd.slice(1), {
+        timeout: (DURATION + 60) * 1000,
+        maxBuffer: 1 << 24,
+      }).then(
+        (r) => r.stdout + r.stderr,
+        (e: { stdout?: string; stderr?: string; message: string }) =>
+          `${e.stdout ?? ''}${e.stderr ?? ''}\nFAILED: ${e.message}`,
+      );
+      const cpu1 = treeCpu(proxy.child.pid!);
+      return { out, cpu: cpu1.user + cpu1.sys - cpu0.user - cpu0.sys };
+    },
+    log,
+  );
   proxy.child.kill('SIGTERM');
   await new Promise((r) => proxy.child.once('exit', r));
   await sleep(700);
