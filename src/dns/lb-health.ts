@@ -1,12 +1,10 @@
 // Health from the load balancer's live state: a DNS address that fronts an LB target group is up
 // while that group has a healthy target, withdrawn (draining) while every target of the group is
-// draining, and down when the group has no healthy target or the LB cannot be reached. Two sources:
-// the group itself when DNS and the LB share a process, or the LB's admin API
-// (`GET /api/v1/target-groups/NAME`) when they run apart, as under `scaleout up`. The LB's checks
-// stay the only judge of its targets; this only reads them.
+// draining, and down when the group has no healthy target or the LB cannot be reached. The state is
+// read from each LB's admin API (`GET /api/v1/target-groups/NAME`), as under `scaleout up`. The LB's
+// checks stay the only judge of its targets; this only reads them.
 import type { Logger } from 'pino';
 import type { TargetState } from '../core/types.js';
-import type { TargetGroup } from '../registry/target-group.js';
 import type { AddressRecordSet } from './record-set.js';
 
 /** What DNS needs to know about an LB target group. */
@@ -57,18 +55,7 @@ function markUnreachable(found: Found, detail: string): void {
   }
 }
 
-export function summarizeGroup(group: TargetGroup, now = Date.now()): GroupSummary {
-  const targets = group.list();
-  const inService = targets.filter((t) => t.isInService());
-  return {
-    total: targets.length,
-    inService: inService.length,
-    healthy: inService.filter((t) => t.isHealthyAndInService(now)).length,
-    checking: inService.filter((t) => t.health.state === 'initial').length,
-  };
-}
-
-/** The same summary from the admin API's view of a group (see src/admin/views.ts). */
+/** What the admin API's view of a group (see src/admin/views.ts) says about it. */
 export function summarizeGroupView(view: {
   targets: Array<{ state: TargetState; adminDisabled: boolean; draining: boolean }>;
 }): GroupSummary {
@@ -79,18 +66,6 @@ export function summarizeGroupView(view: {
     healthy: inService.filter((t) => t.state === 'healthy').length,
     checking: inService.filter((t) => t.state === 'initial').length,
   };
-}
-
-/**
- * Makes `address` of `set` follow `group` in this process. Returns a function that stops following.
- * The set should have no active checks of its own.
- */
-export function followTargetGroup(set: AddressRecordSet, address: string, group: TargetGroup): () => void {
-  const found = lookup(set, address);
-  const sync = () => applySummary(found, summarizeGroup(group), `target group ${group.name}`);
-  group.on('transition', sync);
-  sync();
-  return () => group.off('transition', sync);
 }
 
 export interface LbAdminFollowOptions {

@@ -3,11 +3,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { silentLogger } from '../../../src/core/log.js';
-import { createBalancer } from '../../../src/balancing/index.js';
-import { TargetGroup } from '../../../src/registry/target-group.js';
 import type { Target } from '../../../src/registry/target.js';
+import type { TargetState } from '../../../src/core/types.js';
 import { AddressRecordSet, type RecordSetSpec } from '../../../src/dns/record-set.js';
-import { followTargetGroup } from '../../../src/dns/lb-health.js';
+import { summarizeGroupView } from '../../../src/dns/lb-health.js';
 import { nameToKey } from '../../../src/dns/wire.js';
 
 function makeSet(over: Partial<RecordSetSpec> = {}): AddressRecordSet {
@@ -113,33 +112,24 @@ describe('DNS record set policies', () => {
     assert.deepEqual(ids(set.pick(client).targets), ['192.0.2.2']);
   });
 
-  it("follows a load balancer target group's live health", () => {
-    const set = makeSet({
-      addresses: [
-        { address: '192.0.2.2', weight: 1 },
-        { address: '192.0.2.3', weight: 1 },
-      ],
+  it("summarizes an LB target group's admin view for DNS", () => {
+    const t = (state: TargetState, adminDisabled = false, draining = false) => ({
+      state,
+      adminDisabled,
+      draining,
     });
-    const lb = new TargetGroup('web', createBalancer<Target>('round-robin'), {
-      healthyThreshold: 1,
-      unhealthyThreshold: 1,
+    assert.deepEqual(summarizeGroupView({ targets: [t('healthy'), t('unhealthy'), t('initial')] }), {
+      total: 3,
+      inService: 3,
+      healthy: 1,
+      checking: 1,
     });
-    const a = lb.register({ id: '10.0.0.1:80', host: '10.0.0.1', port: 80, weight: 1 });
-    const b = lb.register({ id: '10.0.0.2:80', host: '10.0.0.2', port: 80, weight: 1 });
-    const stop = followTargetGroup(set, '192.0.2.3', lb);
-    for (const t of [a, b]) {
-      t.health.observe({ ok: true });
-      lb.refresh(t);
-    }
-    assert.equal(set.pick(client).targets.length, 2);
-    for (const t of [a, b]) {
-      t.health.observe({ ok: false, reason: 'Target.Timeout' });
-      lb.refresh(t);
-    }
-    assert.deepEqual(ids(set.pick(client).targets), ['192.0.2.2']);
-    a.health.observe({ ok: true });
-    lb.refresh(a);
-    assert.equal(set.pick(client).targets.length, 2);
-    stop();
+    // Disabled and draining targets are out of service even when healthy.
+    assert.deepEqual(summarizeGroupView({ targets: [t('healthy', true), t('draining', false, true)] }), {
+      total: 2,
+      inService: 0,
+      healthy: 0,
+      checking: 0,
+    });
   });
 });
