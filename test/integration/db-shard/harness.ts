@@ -1,18 +1,9 @@
 // Two shards (each a primary + one streaming replica) and a sharded db-proxy in front of them, shared
 // by the tests of one file.
 import pg from 'pg';
-import pino from 'pino';
 import { validateDatabaseConfig } from '../../../src/db/config.js';
-import { DbProxy } from '../../../src/db/proxy.js';
-import { atFileEnd, startTestCluster, type PgCluster } from '../../helpers/postgres.js';
-
-export interface ShardedSetup {
-  clusters: PgCluster[];
-  proxy: DbProxy;
-  url: string;
-  /** A direct connection to each shard's primary. */
-  direct: pg.Client[];
-}
+import { startTestCluster, type PgCluster } from '../../helpers/postgres.js';
+import { runProxy, type RunningProxy } from '../db/harness.js';
 
 export const TABLES = {
   sharded_tables: [
@@ -30,7 +21,7 @@ export async function startClusters(n: number, settings: Record<string, string> 
 export async function startShardedProxy(
   clusters: PgCluster[],
   overrides: Record<string, unknown> = {},
-): Promise<{ proxy: DbProxy; url: string; stop: () => Promise<void> }> {
+): Promise<RunningProxy> {
   const config = validateDatabaseConfig(
     {
       listen: '127.0.0.1:0',
@@ -46,25 +37,10 @@ export async function startShardedProxy(
     },
     'test',
   );
-  const proxy = new DbProxy(config, pino({ level: process.env.DB_PROXY_LOG ?? 'silent' }));
-  const { port } = await proxy.start();
-  let stopped = false;
-  const stop = async (): Promise<void> => {
-    if (stopped) return;
-    stopped = true;
-    await proxy.stop();
-  };
-  atFileEnd(stop);
-  return { proxy, url: `postgres://${clusters[0]!.user}@127.0.0.1:${port}/${clusters[0]!.database}`, stop };
+  return runProxy(config, clusters[0]!);
 }
 
-export async function connect(url: string): Promise<pg.Client> {
-  const c = new pg.Client({ connectionString: url });
-  c.on('error', () => {});
-  await c.connect();
-  atFileEnd(() => c.end().catch(() => {}));
-  return c;
-}
+export { client as connect } from '../db/harness.js';
 
 /** Rows of a query as plain arrays of strings (pg's text values), for comparisons. */
 export async function rowsOf(c: pg.Client, sql: string, params: unknown[] = []): Promise<unknown[][]> {

@@ -29,8 +29,12 @@ export async function startProxy(
     },
     'test',
   );
-  const log = pino({ level: process.env.DB_PROXY_LOG ?? 'silent' });
-  const proxy = new DbProxy(config, log);
+  return runProxy(config, cluster);
+}
+
+/** Starts a db-proxy with `config` (stopped at the end of the test file); `url` logs in as the cluster's user. */
+export async function runProxy(config: DatabaseConfig, cluster: PgCluster): Promise<RunningProxy> {
+  const proxy = new DbProxy(config, pino({ level: process.env.DB_PROXY_LOG ?? 'silent' }));
   const { port } = await proxy.start();
   let stopped = false;
   const stop = async (): Promise<void> => {
