@@ -1,6 +1,9 @@
-// Prometheus metrics of the db-proxy. Label children are cached so counting a statement on the hot
-// path is a map lookup and an increment.
+// Prometheus metrics of the db-proxy. Counts taken on the hot path (statements, shard statements) are
+// plain numbers handed to prom-client when /metrics is scraped.
 import { Counter, Gauge, Registry } from 'prom-client';
+
+const SHARD_STATEMENT_KINDS = ['single', 'scatter', 'all'] as const;
+export type ShardStatementCounts = Record<(typeof SHARD_STATEMENT_KINDS)[number], number>;
 
 export class DbMetrics {
   readonly registry = new Registry();
@@ -77,12 +80,26 @@ export class DbMetrics {
     registers: [this.registry],
   });
 
-  /** Sharding: statements sent to each shard, by kind (single shard, part of a scatter, part of an all-shard write). */
-  readonly shardStatements = new Counter({
+  /**
+   * Sharding: statements sent to each shard, by kind (single shard, part of a scatter, part of an
+   * all-shard write). The shard support counts them in plain numbers (see shardCounts) and they are
+   * read when /metrics is scraped, as for `statements`.
+   */
+  private shardCounts: { names: readonly string[]; counts: readonly ShardStatementCounts[] } | undefined;
+  private readonly shardStatements = new Counter({
     name: 'scaleout_db_shard_statements_total',
-    help: 'Statements run on each shard, by kind: single (routed to one shard), scatter, all (reference write or DDL), 2pc',
+    help: 'Statements run on each shard, by kind: single (routed to one shard), scatter, all (reference write or DDL)',
     labelNames: ['shard', 'kind'] as const,
     registers: [this.registry],
+    collect: () => {
+      const s = this.shardCounts;
+      if (!s) return;
+      this.shardStatements.reset();
+      s.counts.forEach((c, i) => {
+        for (const kind of SHARD_STATEMENT_KINDS)
+          if (c[kind] > 0) this.shardStatements.labels(s.names[i]!, kind).inc(c[kind]);
+      });
+    },
   });
   readonly scatterQueries = new Counter({
     name: 'scaleout_db_scatter_queries_total',
@@ -101,6 +118,11 @@ export class DbMetrics {
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });
+
+  /** Reports these per-shard counts (kept and incremented by the caller) as scaleout_db_shard_statements_total. */
+  shardCountsFrom(names: readonly string[], counts: readonly ShardStatementCounts[]): void {
+    this.shardCounts = { names, counts };
+  }
 
   statement(route: 'primary' | 'replica', reason: string): void {
     const key = route === 'primary' ? reason : 'r:' + reason;

@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { Backend } from '../backend.js';
 import type { Cluster } from '../cluster.js';
 import type { DatabaseConfig } from '../config.js';
-import type { DbMetrics } from '../metrics.js';
+import type { DbMetrics, ShardStatementCounts } from '../metrics.js';
 import * as msg from '../protocol/messages.js';
 import type { ServerConnection } from '../server-connection.js';
 import { Analyzer } from './analyze.js';
@@ -66,7 +66,7 @@ export class ShardSupport {
   readonly analyzer: Analyzer;
   readonly twoPhase: TwoPhase;
   /** Per shard: statements routed there alone, scatter parts, all-shard parts. */
-  readonly counts: { single: number; scatter: number; all: number }[];
+  readonly counts: ShardStatementCounts[];
   scatterQueries = 0;
   refused = 0;
   private nextAny = 0;
@@ -81,6 +81,7 @@ export class ShardSupport {
     this.router = new ShardRouter(this.map);
     this.analyzer = new Analyzer(this.map);
     this.counts = clusters.map(() => ({ single: 0, scatter: 0, all: 0 }));
+    metrics.shardCountsFrom(this.map.names, this.counts);
     this.twoPhase = new TwoPhase(clusters, metrics, log);
   }
 
@@ -150,7 +151,6 @@ export class ShardSupport {
 
   countSingle(shard: number): void {
     this.counts[shard]!.single++;
-    this.metrics.shardStatements.labels(this.map.names[shard]!, 'single').inc();
   }
 
   /** SET/RESET scaleout.shard and scaleout.shard_key; returns a problem, or undefined when done. */
@@ -292,7 +292,6 @@ export class ShardSupport {
       answers = await Promise.all(
         d.shards.map(async (shard) => {
           this.counts[shard]!.scatter++;
-          this.metrics.shardStatements.labels(this.map.names[shard]!, 'scatter').inc();
           const backend = pick(shard);
           const conn = await this.acquire(backend);
           try {
@@ -370,7 +369,6 @@ export class ShardSupport {
       await Promise.all(
         conns.map(async ({ conn }, i) => {
           this.counts[i]!.all++;
-          this.metrics.shardStatements.labels(this.map.names[i]!, 'all').inc();
           if (transactional) await simple(conn, 'BEGIN');
           answers[i] = await exchange(conn, parts, 1);
         }),

@@ -503,6 +503,14 @@ test('the CLI: scaleout db-proxy --config with shards logs every shard, serves, 
   const metrics = await (await fetch(`http://127.0.0.1:${admin}/metrics`)).text();
   assert.match(metrics, /scaleout_db_scatter_queries_total 1/);
   assert.match(metrics, /scaleout_db_shard_statements_total\{shard="(west|east)",kind="single"\} 1/);
+  // the scatter ran on both shards: one part each, in /metrics as in /status
+  for (const shard of status.shards) {
+    assert.equal(shard.statements.scatter, 1);
+    assert.match(
+      metrics,
+      new RegExp(`scaleout_db_shard_statements_total\\{shard="${shard.name}",kind="scatter"\\} 1\\n`),
+    );
+  }
   const explain = (await (
     await fetch(
       `http://127.0.0.1:${admin}/explain?sql=${encodeURIComponent('UPDATE accounts SET balance = 1')}`,
