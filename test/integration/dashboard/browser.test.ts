@@ -7,10 +7,18 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { freePort } from '../../../src/topology/postgres.js';
 import type { RunningCli } from '../../helpers/cli.js';
 import { startTargets, stopTargets, type TestTarget } from '../../helpers/http-targets.js';
-import { call, pacedLoad, startLbProcess, TOKEN, type LbProcess, startScaleout } from './harness.js';
+import {
+  call,
+  pacedLoad,
+  startLbProcess,
+  startWeightedDns,
+  TOKEN,
+  type DnsProcess,
+  type LbProcess,
+  startScaleout,
+} from './harness.js';
 
 const ARTIFACTS = fileURLToPath(new URL('../../../test-artifacts/', import.meta.url));
 
@@ -45,36 +53,21 @@ describe('dashboard in a browser', () => {
     let targets: TestTarget[] = [];
     let lb: LbProcess;
     let dash: { cli: RunningCli; url: string };
-    let dns: RunningCli;
+    let dns: DnsProcess;
 
     before(async () => {
       targets = await startTargets(3);
       lb = await startLbProcess(targets);
       // A DNS server beside the LB, for the DNS panel.
-      const dnsAdmin = await freePort();
-      const dnsPort = await freePort();
-      dns = startScaleout([
-        'dns',
-        '--listen',
-        `127.0.0.1:${dnsPort}`,
-        '--admin',
-        `127.0.0.1:${dnsAdmin}`,
-        '--zone',
-        'example.test',
-        '--record',
-        'www A 127.0.0.2=1 127.0.0.3=3',
-        '--policy',
-        'weighted',
-      ]);
-      await dns.waitFor(/UDP/i, 10_000);
+      dns = await startWeightedDns();
       dash = await startDashboardCli([
-        ...['--lb', lb.adminUrl, '--dns', `127.0.0.1:${dnsAdmin}`],
+        ...['--lb', lb.adminUrl, '--dns', dns.admin],
         ...['--token', TOKEN, '--name', 'browser test'],
       ]);
     });
     after(async () => {
       await dash?.cli.stop();
-      await dns?.stop();
+      await dns?.cli.stop();
       await lb?.stop();
       await stopTargets(targets);
     });

@@ -6,11 +6,9 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { Collector, type DashboardState, type TargetView } from '../../../src/dashboard/collector.js';
 import { RemoteControlPlane } from '../../../src/dashboard/remote.js';
-import { freePort } from '../../../src/topology/postgres.js';
-import type { RunningCli } from '../../helpers/cli.js';
 import { startTargets, stopTargets, type TestTarget } from '../../helpers/http-targets.js';
 import { load } from '../../helpers/load.js';
-import { startLbProcess, type LbProcess, startScaleout } from './harness.js';
+import { startLbProcess, startWeightedDns, type DnsProcess, type LbProcess } from './harness.js';
 
 const run = promisify(execFile);
 
@@ -135,40 +133,19 @@ describe('dashboard collector over a real load balancer', () => {
 });
 
 describe('dashboard collector over a real DNS server', () => {
-  let dns: RunningCli;
-  let dnsPort: number;
+  let dns: DnsProcess;
   let collector: Collector;
 
   before(async () => {
-    dnsPort = await freePort();
-    const adminPort = await freePort();
-    dns = startScaleout(
-      [
-        'dns',
-        '--listen',
-        `127.0.0.1:${dnsPort}`,
-        '--admin',
-        `127.0.0.1:${adminPort}`,
-        '--zone',
-        'example.test',
-        '--record',
-        'www A 127.0.0.2=1 127.0.0.3=3',
-        '--policy',
-        'weighted',
-        '--rrl-rate',
-        '0',
-      ],
-      { SCALEOUT_LOG_LEVEL: 'info' },
-    );
-    await dns.waitFor(/"msg":"[^"]*listening|UDP/i, 10_000);
+    dns = await startWeightedDns(['--rrl-rate', '0']);
     collector = new Collector({
-      control: new RemoteControlPlane({ dns: [`127.0.0.1:${adminPort}`] }),
+      control: new RemoteControlPlane({ dns: [dns.admin] }),
       intervalMs: 200,
     });
   });
   after(async () => {
     await collector.stop();
-    await dns?.stop();
+    await dns?.cli.stop();
   });
 
   it('shows answers per address against the configured weights', async () => {
@@ -182,7 +159,7 @@ describe('dashboard collector over a real DNS server', () => {
             '+tries=1',
             '+time=2',
             '-p',
-            String(dnsPort),
+            String(dns.port),
             '@127.0.0.1',
             'www.example.test',
             'A',

@@ -3,6 +3,7 @@
 import { request } from 'undici';
 import { startCli, type RunningCli } from '../../helpers/cli.js';
 import type { TestTarget } from '../../helpers/http-targets.js';
+import { freePort } from '../../../src/topology/postgres.js';
 
 export const TOKEN = 'dashboard-test-token-0123456789';
 
@@ -31,6 +32,37 @@ export async function startLbProcess(
     const admin = await cli.waitFor(/admin API on (http:\/\/[\d.]+:\d+)\/api\/v1\/status/, 15_000);
     const listen = await cli.waitFor(/listening on (http:\/\/[\d.]+:\d+)\//, 15_000);
     return { cli, url: listen[1]!, adminUrl: admin[1]!, stop: async () => void (await cli.stop()) };
+  } catch (err) {
+    await cli.stop('SIGKILL');
+    throw err;
+  }
+}
+
+export interface DnsProcess {
+  cli: RunningCli;
+  /** The UDP and TCP port it answers on (127.0.0.1). */
+  port: number;
+  /** The admin endpoint, host:port. */
+  admin: string;
+}
+
+/**
+ * `node dist/cli.js dns` for zone example.test with one weighted record set, www A 127.0.0.2 (weight 1)
+ * and 127.0.0.3 (weight 3), and an admin endpoint, both on free ports.
+ */
+export async function startWeightedDns(extra: string[] = []): Promise<DnsProcess> {
+  const port = await freePort();
+  const admin = `127.0.0.1:${await freePort()}`;
+  const cli = startCli(
+    [
+      ...['dns', '--listen', `127.0.0.1:${port}`, '--admin', admin, '--zone', 'example.test'],
+      ...['--record', 'www A 127.0.0.2=1 127.0.0.3=3', '--policy', 'weighted', ...extra],
+    ],
+    { SCALEOUT_LOG_LEVEL: 'info' },
+  );
+  try {
+    await cli.waitFor(/dns listening on udp/, 10_000);
+    return { cli, port, admin };
   } catch (err) {
     await cli.stop('SIGKILL');
     throw err;
