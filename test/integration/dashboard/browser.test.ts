@@ -224,7 +224,8 @@ describe('dashboard in a browser', () => {
           ),
         `target:default/${one.id}`,
       );
-      assert.equal(await page.locator('#series-list span').count(), 2);
+      // The chips are drawn once the series' history has loaded, a moment after the selection.
+      await page.waitForFunction("document.querySelectorAll('#series-list span').length === 2");
       await page.fill('#target-filter', '');
       await page.waitForFunction("document.querySelectorAll('#targets tbody tr').length === 100");
       await page.screenshot({ path: `${ARTIFACTS}dashboard-100-targets.png`, fullPage: true });
