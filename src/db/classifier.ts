@@ -3,6 +3,7 @@
 // parser (libpg-query), with results cached by statement text. Safe by default: a statement that
 // cannot be parsed, or that the rules below do not prove read-only, goes to the primary.
 import { loadModule, parseSync } from 'libpg-query';
+import { TextCache } from './text-cache.js';
 import { lexClassify } from './lexer.js';
 
 export type RouteReason =
@@ -175,17 +176,15 @@ export async function loadParser(): Promise<void> {
 type Node = Record<string, unknown>;
 
 export class Classifier {
-  private readonly cache = new Map<string, Classification>();
+  private readonly cache: TextCache<Classification>;
   private readonly safe: Set<string>;
   /** Counters for EXPLAIN ROUTE and metrics. */
   lexerHits = 0;
   cacheHits = 0;
   parses = 0;
 
-  constructor(
-    extraSafeFunctions: readonly string[] = [],
-    private readonly cacheSize = 10_000,
-  ) {
+  constructor(extraSafeFunctions: readonly string[] = [], cacheSize = 10_000) {
+    this.cache = new TextCache(cacheSize);
     this.safe = new Set([...DEFAULT_SAFE_FUNCTIONS, ...extraSafeFunctions.map((f) => f.toLowerCase())]);
   }
 
@@ -209,13 +208,7 @@ export class Classifier {
       return cached;
     }
     this.parses++;
-    const result = this.classifyWithParser(sql);
-    if (this.cache.size >= this.cacheSize) {
-      const oldest = this.cache.keys().next().value;
-      if (oldest !== undefined) this.cache.delete(oldest);
-    }
-    this.cache.set(sql, result);
-    return result;
+    return this.cache.add(sql, this.classifyWithParser(sql));
   }
 
   private classifyWithParser(sql: string): Classification {

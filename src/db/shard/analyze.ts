@@ -6,6 +6,7 @@
 // at each Bind.
 import { parseSync } from 'libpg-query';
 import type { ShardKeyType } from '../config.js';
+import { TextCache } from '../text-cache.js';
 import type { ShardMap } from './map.js';
 import { planMerge, type MergePlan } from './merge-plan.js';
 
@@ -51,12 +52,14 @@ export interface Analysis {
 }
 
 export class Analyzer {
-  private readonly cache = new Map<string, Analysis>();
+  private readonly cache: TextCache<Analysis>;
 
   constructor(
     private readonly map: ShardMap,
-    private readonly cacheSize = 5000,
-  ) {}
+    cacheSize = 5000,
+  ) {
+    this.cache = new TextCache(cacheSize);
+  }
 
   analyze(sql: string): Analysis {
     const hit = this.cache.get(sql);
@@ -68,12 +71,7 @@ export class Analyzer {
     } catch (err) {
       result = { statements: [], parseError: err instanceof Error ? err.message : String(err) };
     }
-    if (this.cache.size >= this.cacheSize) {
-      const oldest = this.cache.keys().next().value;
-      if (oldest !== undefined) this.cache.delete(oldest);
-    }
-    this.cache.set(sql, result);
-    return result;
+    return this.cache.add(sql, result);
   }
 
   private statement(stmt: Node, sql: string): StatementShape {
