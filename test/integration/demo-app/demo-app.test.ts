@@ -4,37 +4,24 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import { before, describe, it } from 'node:test';
-import { startCli, type RunningCli } from '../../helpers/cli.js';
 import { atFileEnd, startTestCluster, type PgCluster } from '../../helpers/postgres.js';
 import { proxyUrlFor, startTestDbProxy, type TestDbProxy } from '../../helpers/db-proxy.js';
 import { freePort } from '../../../src/topology/postgres.js';
 import { runLoad } from '../../../src/loadgen/index.js';
+import * as apps from './apps.js';
+import { sleep, type App } from './apps.js';
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function cli(args: string[]): RunningCli {
-  const running = startCli(args, { SCALEOUT_LOG_LEVEL: 'debug' });
-  atFileEnd(() => running.stop());
-  return running;
-}
-
-interface App {
-  cli: RunningCli;
-  url: string;
-}
-
-async function startApp(database: string, instance: string): Promise<App> {
-  const app = cli(['demo-app', '--listen', '127.0.0.1:0', '--database', database, '--instance', instance]);
-  const m = await app.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
-  return { cli: app, url: m[1]! };
-}
+/** Every process logs at debug level, for the output a failing test prints. */
+const DEBUG = { SCALEOUT_LOG_LEVEL: 'debug' };
+const cli = (args: string[]) => apps.cli(args, DEBUG);
+const startApp = (database: string, instance: string) => apps.startApp(database, instance, DEBUG);
 
 /** A db-proxy that checks replica lag often (tests wait on replication) and logs at debug level. */
 function startProxy(cluster: PgCluster, port?: number): Promise<TestDbProxy> {
   return startTestDbProxy(cluster, {
     port,
     args: ['--lag-check-ms', '50', '--max-lag-ms', '60000'],
-    env: { SCALEOUT_LOG_LEVEL: 'debug' },
+    env: DEBUG,
   });
 }
 

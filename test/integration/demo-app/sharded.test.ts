@@ -5,29 +5,17 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
-import { startCli, type RunningCli } from '../../helpers/cli.js';
 import { atFileEnd, startTestCluster, type PgCluster } from '../../helpers/postgres.js';
 import { freePort } from '../../../src/topology/postgres.js';
 import { runLoad } from '../../../src/loadgen/index.js';
+import * as apps from './apps.js';
+import { cli, sleep, type App } from './apps.js';
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function cli(args: string[]): RunningCli {
-  const running = startCli(args);
-  atFileEnd(() => running.stop());
-  return running;
-}
-
-interface App {
-  cli: RunningCli;
-  url: string;
-}
-
+/** A demo-app instance that has its schema in place. */
 async function startApp(database: string, instance: string): Promise<App> {
-  const app = cli(['demo-app', '--listen', '127.0.0.1:0', '--database', database, '--instance', instance]);
-  const m = await app.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
-  await app.waitFor(/demo app ready/, 20_000);
-  return { cli: app, url: m[1]! };
+  const app = await apps.startApp(database, instance);
+  await app.cli.waitFor(/demo app ready/, 20_000);
+  return app;
 }
 
 async function post(app: App, url: string): Promise<{ code: string; cookie: string }> {
