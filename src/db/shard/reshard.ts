@@ -277,32 +277,22 @@ async function tableDdl(c: pg.Client, table: string): Promise<string> {
 /** Step 3: on every shard of both layouts, the served tables move to scaleout_old, the copies take their place. */
 export async function switchLayout(plan: ReshardPlan): Promise<void> {
   const tables = [...plan.sharded.map((t) => t.table), ...plan.reference];
-  for (const url of [...new Set([...plan.from, ...plan.to])]) {
-    const c = await open(url);
-    try {
-      await c.query('BEGIN');
-      await c.query(`DROP SCHEMA IF EXISTS ${OLD} CASCADE`);
-      await c.query(`CREATE SCHEMA ${OLD}`);
-      for (const t of tables) {
-        const q = split(t);
-        const served = await c.query('SELECT to_regclass($1) AS r', [q.qualified]);
-        const copy = await c.query('SELECT to_regclass($1) AS r', [`${NEW}."${q.name}"`]);
-        const inNew = plan.to.includes(url);
-        const sharded = plan.sharded.some((s) => s.table === t);
-        // Reference tables stay where they are on shards that keep serving; new shards get their copy.
-        if (!sharded && inNew && !copy.rows[0].r) continue;
-        if (served.rows[0].r) await c.query(`ALTER TABLE ${q.qualified} SET SCHEMA ${OLD}`);
-        if (copy.rows[0].r && inNew) await c.query(`ALTER TABLE ${NEW}."${q.name}" SET SCHEMA "${q.schema}"`);
-      }
-      await c.query(`DROP SCHEMA ${NEW} CASCADE`);
-      await c.query('COMMIT');
-    } catch (err) {
-      await c.query('ROLLBACK').catch(() => {});
-      throw new ReshardError(`switch failed on ${redact(url)}: ${(err as Error).message}`);
-    } finally {
-      await c.end().catch(() => {});
+  await inTransactionOnEach(plan, 'switch', async (c, url) => {
+    await c.query(`DROP SCHEMA IF EXISTS ${OLD} CASCADE`);
+    await c.query(`CREATE SCHEMA ${OLD}`);
+    for (const t of tables) {
+      const q = split(t);
+      const served = await c.query('SELECT to_regclass($1) AS r', [q.qualified]);
+      const copy = await c.query('SELECT to_regclass($1) AS r', [`${NEW}."${q.name}"`]);
+      const inNew = plan.to.includes(url);
+      const sharded = plan.sharded.some((s) => s.table === t);
+      // Reference tables stay where they are on shards that keep serving; new shards get their copy.
+      if (!sharded && inNew && !copy.rows[0].r) continue;
+      if (served.rows[0].r) await c.query(`ALTER TABLE ${q.qualified} SET SCHEMA ${OLD}`);
+      if (copy.rows[0].r && inNew) await c.query(`ALTER TABLE ${NEW}."${q.name}" SET SCHEMA "${q.schema}"`);
     }
-  }
+    await c.query(`DROP SCHEMA ${NEW} CASCADE`);
+  });
 }
 
 /** After the user confirmed: the old layout is dropped everywhere. */
@@ -320,25 +310,36 @@ export async function dropOldLayout(urls: string[]): Promise<void> {
 /** Undo a switch: the tables kept in scaleout_old come back (rows written since the switch are lost). */
 export async function restoreOldLayout(plan: ReshardPlan): Promise<void> {
   const tables = [...plan.sharded.map((t) => t.table), ...plan.reference];
+  await inTransactionOnEach(plan, 'rollback', async (c, url) => {
+    for (const t of tables) {
+      const q = split(t);
+      const kept = await c.query('SELECT to_regclass($1) AS r', [`${OLD}."${q.name}"`]);
+      if (kept.rows[0].r) {
+        await c.query(`DROP TABLE IF EXISTS ${q.qualified}`);
+        await c.query(`ALTER TABLE ${OLD}."${q.name}" SET SCHEMA "${q.schema}"`);
+      } else if (!plan.from.includes(url)) {
+        await c.query(`DROP TABLE IF EXISTS ${q.qualified}`); // a shard that only the new layout had
+      }
+    }
+    await c.query(`DROP SCHEMA IF EXISTS ${OLD} CASCADE`);
+  });
+}
+
+/** Runs `step` in one transaction on every shard of both layouts, in turn; the first failure stops it. */
+async function inTransactionOnEach(
+  plan: ReshardPlan,
+  what: string,
+  step: (c: pg.Client, url: string) => Promise<void>,
+): Promise<void> {
   for (const url of [...new Set([...plan.from, ...plan.to])]) {
     const c = await open(url);
     try {
       await c.query('BEGIN');
-      for (const t of tables) {
-        const q = split(t);
-        const kept = await c.query('SELECT to_regclass($1) AS r', [`${OLD}."${q.name}"`]);
-        if (kept.rows[0].r) {
-          await c.query(`DROP TABLE IF EXISTS ${q.qualified}`);
-          await c.query(`ALTER TABLE ${OLD}."${q.name}" SET SCHEMA "${q.schema}"`);
-        } else if (!plan.from.includes(url)) {
-          await c.query(`DROP TABLE IF EXISTS ${q.qualified}`); // a shard that only the new layout had
-        }
-      }
-      await c.query(`DROP SCHEMA IF EXISTS ${OLD} CASCADE`);
+      await step(c, url);
       await c.query('COMMIT');
     } catch (err) {
       await c.query('ROLLBACK').catch(() => {});
-      throw new ReshardError(`rollback failed on ${redact(url)}: ${(err as Error).message}`);
+      throw new ReshardError(`${what} failed on ${redact(url)}: ${(err as Error).message}`);
     } finally {
       await c.end().catch(() => {});
     }
