@@ -208,13 +208,3 @@ export async function waitPostgresReady(
   }
   throw new Error(`${spec.name} did not accept connections within ${timeoutMs} ms:\n${proc.logTail()}`);
 }
-
-/** The pid in a data directory's postmaster.pid, if any. */
-export function postmasterPid(dataDir: string): number | undefined {
-  try {
-    const pid = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
-    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
-  } catch {
-    return undefined;
-  }
-}

@@ -71,7 +71,8 @@ function killAllServers(): void {
   }
 }
 
-function readPostmasterPid(dataDir: string): number | undefined {
+/** The pid in a data directory's postmaster.pid, if any. */
+export function readPostmasterPid(dataDir: string): number | undefined {
   try {
     const pid = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
     return Number.isInteger(pid) && pid > 0 ? pid : undefined;

@@ -4,7 +4,7 @@
 // pid belonging to someone else is never touched.
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { postmasterPid } from './pg-server.js';
+import { readPostmasterPid } from './postgres.js';
 
 export const MARKER_KEY = 'SCALEOUT_TOPOLOGY';
 
@@ -91,7 +91,7 @@ export async function sweepStale(dataDir: string): Promise<string[]> {
     if (isOurs(pid, dataDir)) victims.set(pid, name);
   }
   for (const dir of pgDataDirs(dataDir)) {
-    const pid = postmasterPid(dir);
+    const pid = readPostmasterPid(dir);
     if (pid && isOurs(pid, dataDir)) victims.set(pid, `postmaster of ${dir}`);
   }
   for (const pid of victims.keys()) {
