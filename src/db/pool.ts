@@ -94,7 +94,6 @@ export class ServerPool {
     );
   }
 
-  /** An idle connection that closes (server restart, idle kill) leaves the pool quietly. */
   /** The handler of idle connections: one object for the pool, not one per release. */
   private readonly idleHandler = {
     onServerMessage: (conn: ServerConnection) => conn.discard(), // nothing may arrive on an idle connection
@@ -102,6 +101,7 @@ export class ServerPool {
     onServerClose: (conn: ServerConnection) => this.forget(conn),
   };
 
+  /** An idle connection that closes (server restart, idle kill) leaves the pool quietly. */
   private watchIdle(conn: ServerConnection): void {
     conn.handler = this.idleHandler;
   }
