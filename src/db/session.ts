@@ -780,7 +780,7 @@ export class Session implements ServerHandler {
     try {
       const result = await step();
       if (this.phase !== 'ready') return;
-      this.socket.write(Buffer.concat(result.parts));
+      writeParts(this.socket, result.parts);
       for (const shard of result.wrote) this.afterCommit(shard);
     } catch (err) {
       this.ctx.log.error({ err }, failure);
