@@ -1,8 +1,10 @@
 // The supervisor's control endpoint: HTTP over a unix socket in DATA/run/, so `scaleout scale` and
 // `scaleout down` find a running topology by its data dir, and only users who can reach that folder
-// can use it (no port, no token). JSON in and out; errors are {"error": "..."} with 400/404.
+// can use it (no port, no token). JSON in and out; errors are {"error": "..."} with 400/404 (413: body
+// over 64 KiB). Bodies are read by the admin API's readJson.
 import http from 'node:http';
 import { rmSync } from 'node:fs';
+import { ApiError, readJson } from '../admin/http.js';
 import type { ControlPlane } from '../dashboard/control-plane.js';
 
 export interface ControlHandlers {
@@ -11,14 +13,8 @@ export interface ControlHandlers {
   stop: () => void;
 }
 
-async function readJson(req: http.IncomingMessage): Promise<Record<string, unknown>> {
-  let text = '';
-  for await (const chunk of req) {
-    text += String(chunk);
-    if (text.length > 65_536) throw new Error('body too large');
-  }
-  if (!text) return {};
-  const body: unknown = JSON.parse(text);
+async function readBody(req: http.IncomingMessage): Promise<Record<string, unknown>> {
+  const body = await readJson(req, { maxBytes: 65_536, emptyAs: {} });
   if (!body || typeof body !== 'object') throw new Error('expected a JSON object');
   return body as Record<string, unknown>;
 }
@@ -36,7 +32,7 @@ export async function startControlServer(
     void (async () => {
       try {
         const { control } = handlers;
-        const body = req.method === 'POST' ? await readJson(req) : {};
+        const body = req.method === 'POST' ? await readBody(req) : {};
         const route = `${req.method} ${req.url}`;
         if (route === 'GET /status') return send(200, control.snapshot());
         if (route === 'POST /scale') {
@@ -59,7 +55,7 @@ export async function startControlServer(
         }
         send(404, { error: `no such endpoint: ${route}` });
       } catch (err) {
-        send(400, { error: (err as Error).message });
+        send(err instanceof ApiError ? err.status : 400, { error: (err as Error).message });
       }
     })();
   });
