@@ -9,8 +9,8 @@ import {
   type DatabaseConfig,
 } from '../db/config.js';
 import { DbProxy } from '../db/proxy.js';
+import { collect } from './options.js';
 
-const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 const int = (value: string): number => {
   const n = Number(value);
   if (!Number.isInteger(n)) throw new Error(`"${value}" is not an integer`);

@@ -14,8 +14,8 @@ import {
   type ReshardPlan,
   type ReshardProgress,
 } from '../db/shard/reshard.js';
+import { collect } from './options.js';
 
-const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 const int = (value: string): number => {
   const n = Number(value);
   if (!Number.isInteger(n)) throw new Error(`"${value}" is not an integer`);
