@@ -4,7 +4,7 @@ import type http from 'node:http';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import type { TopologyConfig } from '../config/topology-schema.js';
-import { startDashboardFor, type RunningDashboard } from './dashboard-link.js';
+import { startDashboard, type Dashboard } from '../dashboard/index.js';
 import { controlRequest, startControlServer } from './control.js';
 import { findPostgres, type PgBinaries } from './pg-binaries.js';
 import { databaseUrl, makePlan, type Plan } from './plan.js';
@@ -30,7 +30,7 @@ export interface UpOptions {
 export interface RunningTopology {
   plan: Plan;
   supervisor: Supervisor;
-  dashboard: RunningDashboard;
+  dashboard: Dashboard;
   postgres: PgBinaries;
   /** PostgreSQL data directories made by this start (empty when the data was reused). */
   createdData: string[];
@@ -91,7 +91,7 @@ export async function up(options: UpOptions): Promise<RunningTopology> {
     { name: 'scaleout-dashboard' },
     pino.destination(join(plan.dataDir, 'logs', 'dashboard.log')),
   );
-  let dashboard: RunningDashboard;
+  let dashboard: Dashboard;
   let control: http.Server;
   let stopping: Promise<void> | undefined;
   const stop = () =>
@@ -102,7 +102,12 @@ export async function up(options: UpOptions): Promise<RunningTopology> {
       writeRunState(plan.dataDir, { components: {} });
     })());
   try {
-    dashboard = await startDashboardFor(plan.dashboard.listen, plan.dashboard.token, supervisor, logger);
+    dashboard = await startDashboard({
+      listen: plan.dashboard.listen,
+      token: plan.dashboard.token,
+      control: supervisor,
+      logger,
+    });
     control = await startControlServer(controlSocket(plan.dataDir), {
       control: supervisor,
       stop: () => void stop(),
