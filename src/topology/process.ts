@@ -6,7 +6,7 @@
 // stale-process sweep of the next `up`/`down` is the fallback (src/topology/stale.ts).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { appendFileSync, closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import type { ComponentKind, ComponentStatus } from '../dashboard/control-plane.js';
 
 let setprivPath: string | null | undefined;
@@ -176,9 +176,7 @@ function signal(pid: number, sig: NodeJS.Signals): void {
 
 function appendLine(file: string, line: string): void {
   try {
-    const fd = openSync(file, 'a');
-    writeSync(fd, line + '\n');
-    closeSync(fd);
+    appendFileSync(file, line + '\n');
   } catch {
     /* logging is best effort */
   }
