@@ -149,6 +149,7 @@ async function main(): Promise<number> {
     work,
     cli: settings.cli,
     oursArgs: settings.oursArgs,
+    oursNodeFlags: settings.oursNodeFlags,
     has: (c) => commands.get(c) ?? false,
   };
 

@@ -12,6 +12,8 @@ export interface RowContext {
   cli: string;
   /** extra arguments for our LB rows (OURS_ARGS) */
   oursArgs: string[];
+  /** Node.js flags put before the CLI for our LB rows (OURS_NODE_FLAGS) */
+  oursNodeFlags: string[];
   /** which commands exist on this machine */
   has: (command: string) => boolean;
 }
@@ -45,6 +47,7 @@ function ours(name: string, what: string, extraArgs: string[] = []): RowDef {
     launch: (ctx) => ({
       command: process.execPath,
       args: [
+        ...ctx.oursNodeFlags,
         ctx.cli,
         'lb',
         '--listen',

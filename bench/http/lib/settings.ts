@@ -15,6 +15,8 @@ export interface Settings {
   outJson: string;
   cli: string;
   oursArgs: string[];
+  /** Node.js flags for our LB rows (OURS_NODE_FLAGS), e.g. --single-threaded-gc for an A/B */
+  oursNodeFlags: string[];
   keepWork: boolean;
   /** seconds to wait before each block for the box to be quiet (0 = don't) */
   quietWait: number;
@@ -56,6 +58,7 @@ export function readSettings(env: NodeJS.ProcessEnv, repoRoot: string): Settings
     outJson: resolve(env.OUT_JSON ?? resolve(repoRoot, 'bench/http/results/latest.json')),
     cli: resolve(env.SCALEOUT_CLI ?? resolve(repoRoot, 'dist/cli.js')),
     oursArgs: (env.OURS_ARGS ?? '').split(/\s+/).filter(Boolean),
+    oursNodeFlags: (env.OURS_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean),
     keepWork: Boolean(env.KEEP_WORK),
     quietWait: env.QUIET_WAIT === '0' ? 0 : positiveInt(env, 'QUIET_WAIT', 15),
     quietPct: positiveInt(env, 'QUIET_PCT', 25),

@@ -1,4 +1,19 @@
-import { HOP_BY_HOP, type RequestHead, type ResponseHead } from './head-parser.js';
+import {
+  HeaderKind,
+  HOP_BY_HOP,
+  L_END,
+  L_KIND,
+  L_START,
+  L_VALUE_END,
+  L_VALUE_START,
+  LINE_FIELDS,
+  type RequestHead,
+  type ResponseHead,
+  type WireHead,
+} from './head-parser.js';
+
+// The heads the proxy sends on. Lines it keeps go out as the bytes it received (runs of adjacent kept
+// lines are one copy); only what it adds or rewrites is made as text.
 
 export interface ForwardContext {
   clientIp: string;
@@ -10,15 +25,133 @@ export interface ForwardContext {
   defaultHost: string;
 }
 
-function isDropped(lower: string, tokens: string[] | undefined): boolean {
-  return HOP_BY_HOP.has(lower) || (tokens !== undefined && tokens.includes(lower));
+function isHopByHop(kind: HeaderKind): boolean {
+  return kind === HeaderKind.HopByHop || kind === HeaderKind.Connection || kind === HeaderKind.Upgrade;
 }
+
+function isXForwarded(kind: HeaderKind): boolean {
+  return kind >= HeaderKind.XForwardedFor;
+}
+
+/**
+ * Copies the header lines of `wire` that `drop` does not refuse into `out` at `at` (with `out`
+ * undefined it only counts). Returns the number of bytes.
+ */
+function copyKeptLines(
+  wire: WireHead,
+  drop: (kind: HeaderKind) => boolean,
+  out: Buffer | undefined,
+  at: number,
+): number {
+  const { buf, lines } = wire;
+  let size = 0;
+  let runStart = -1;
+  let runEnd = -1;
+  for (let i = 0; i < lines.length; i += LINE_FIELDS) {
+    if (drop(lines[i + L_KIND]!)) continue;
+    const start = lines[i + L_START]!;
+    const end = lines[i + L_END]!;
+    if (start === runEnd) {
+      runEnd = end;
+      continue;
+    }
+    if (runStart !== -1) {
+      if (out) buf.copy(out, at + size, runStart, runEnd);
+      size += runEnd - runStart;
+    }
+    runStart = start;
+    runEnd = end;
+  }
+  if (runStart !== -1) {
+    if (out) buf.copy(out, at + size, runStart, runEnd);
+    size += runEnd - runStart;
+  }
+  return size;
+}
+
+/** `prefix`, the kept lines, `suffix` and `body`, in one new buffer (strings are latin1). */
+function assemble(
+  wire: WireHead,
+  prefixStart: number,
+  prefix: string,
+  drop: (kind: HeaderKind) => boolean,
+  suffix: string,
+  body?: Buffer,
+): Buffer {
+  const copied = wire.headerStart - prefixStart;
+  const linesSize = copyKeptLines(wire, drop, undefined, 0);
+  const bodySize = body === undefined ? 0 : body.length;
+  const out = Buffer.allocUnsafe(prefix.length + copied + linesSize + suffix.length + bodySize);
+  let at = out.write(prefix, 0, 'latin1');
+  at += wire.buf.copy(out, at, prefixStart, wire.headerStart);
+  at += copyKeptLines(wire, drop, out, at);
+  at += out.write(suffix, at, 'latin1');
+  if (body !== undefined) body.copy(out, at);
+  return out;
+}
+
+function forwardedLines(ctx: ForwardContext, xff: string | undefined, proto?: string, port?: string): string {
+  return (
+    `X-Forwarded-For: ${xff === undefined ? ctx.clientIp : `${xff}, ${ctx.clientIp}`}\r\n` +
+    `X-Forwarded-Proto: ${proto ?? ctx.proto}\r\nX-Forwarded-Port: ${port ?? ctx.listenerPort}\r\n`
+  );
+}
+
+const dropUntrusted = (kind: HeaderKind): boolean => isHopByHop(kind) || isXForwarded(kind);
+const dropTrusted = (kind: HeaderKind): boolean =>
+  isHopByHop(kind) ||
+  kind === HeaderKind.XForwardedFor ||
+  kind === HeaderKind.XForwardedProto ||
+  kind === HeaderKind.XForwardedPort;
 
 /**
  * The head sent to the target: the request line and header lines as received (Host untouched), minus
  * hop-by-hop headers, plus X-Forwarded-For/-Proto/-Port. Always HTTP/1.1 so the connection stays alive.
  */
-export function buildUpstreamRequestHead(req: RequestHead, ctx: ForwardContext): string {
+export function buildUpstreamRequestHead(req: RequestHead, ctx: ForwardContext): Buffer | string {
+  const wire = req.wire;
+  if (wire === undefined) return buildUpstreamRequestHeadFromFields(req, ctx);
+  // The request line goes as received when it is already HTTP/1.1 and starts the buffer.
+  const lineAsIs = req.minor === 1 && wire.buf[0] !== 13;
+  let prefix = lineAsIs ? '' : `${req.method} ${req.target} HTTP/1.1\r\n`;
+  if (req.host === undefined) prefix += `Host: ${ctx.defaultHost}\r\n`;
+  let suffix: string;
+  if (ctx.trustedPeer) {
+    // Only a trusted peer's X-Forwarded-* can be believed; from anyone else they are spoofable.
+    let xff: string | undefined;
+    let proto: string | undefined;
+    let port: string | undefined;
+    const { buf, lines } = wire;
+    for (let i = 0; i < lines.length; i += LINE_FIELDS) {
+      const kind = lines[i + L_KIND]!;
+      if (
+        kind !== HeaderKind.XForwardedFor &&
+        kind !== HeaderKind.XForwardedProto &&
+        kind !== HeaderKind.XForwardedPort
+      )
+        continue;
+      const value = buf.toString('latin1', lines[i + L_VALUE_START]!, lines[i + L_VALUE_END]!);
+      if (kind === HeaderKind.XForwardedFor) xff = xff === undefined ? value : `${xff}, ${value}`;
+      else if (kind === HeaderKind.XForwardedProto) proto = value;
+      else port = value;
+    }
+    suffix = forwardedLines(ctx, xff, proto, port);
+  } else {
+    suffix = forwardedLines(ctx, undefined);
+  }
+  if (req.upgrade !== undefined) suffix += `Connection: upgrade\r\nUpgrade: ${req.upgrade}\r\n`;
+  suffix += '\r\n';
+  return assemble(
+    wire,
+    lineAsIs ? 0 : wire.headerStart,
+    prefix,
+    ctx.trustedPeer ? dropTrusted : dropUntrusted,
+    suffix,
+  );
+}
+
+/** The same from header strings: for requests that did not arrive as HTTP/1 bytes (HTTP/2). */
+function buildUpstreamRequestHeadFromFields(req: RequestHead, ctx: ForwardContext): string {
   let out = `${req.method} ${req.target} HTTP/1.1\r\n`;
   if (req.host === undefined) out += `Host: ${ctx.defaultHost}\r\n`;
   let xff: string | undefined;
@@ -31,7 +164,6 @@ export function buildUpstreamRequestHead(req: RequestHead, ctx: ForwardContext):
     const value = h[i + 1]!;
     const lower = name.toLowerCase();
     if (lower.startsWith('x-forwarded-')) {
-      // Only a trusted peer's X-Forwarded-* can be believed; from anyone else they are spoofable.
       if (!ctx.trustedPeer) continue;
       if (lower === 'x-forwarded-for') {
         xff = xff === undefined ? value : `${xff}, ${value}`;
@@ -42,38 +174,44 @@ export function buildUpstreamRequestHead(req: RequestHead, ctx: ForwardContext):
       else out += `${name}: ${value}\r\n`;
       continue;
     }
-    if (isDropped(lower, tokens)) continue;
+    if (HOP_BY_HOP.has(lower) || tokens?.includes(lower)) continue;
     out += `${name}: ${value}\r\n`;
   }
-  out += `X-Forwarded-For: ${xff === undefined ? ctx.clientIp : `${xff}, ${ctx.clientIp}`}\r\n`;
-  out += `X-Forwarded-Proto: ${xfProto ?? ctx.proto}\r\n`;
-  out += `X-Forwarded-Port: ${xfPort ?? ctx.listenerPort}\r\n`;
+  out += forwardedLines(ctx, xff, xfProto, xfPort);
   if (req.upgrade !== undefined) out += `Connection: upgrade\r\nUpgrade: ${req.upgrade}\r\n`;
   return out + '\r\n';
 }
 
-/** The head sent to the client: the target's status and headers minus hop-by-hop ones, plus our Connection. */
+const dropFromResponse = (kind: HeaderKind): boolean => isHopByHop(kind);
+
+/**
+ * The head sent to the client, followed by `body` when given (one buffer, so one write): the target's
+ * status line and header lines as received minus hop-by-hop ones, plus `extra` (header lines from the
+ * LB itself, e.g. a stickiness cookie, each ending in CRLF) and our own Connection.
+ */
 export function buildClientResponseHead(
   res: ResponseHead,
   keepAlive: boolean,
   clientMinor: number,
-  /** Extra header lines from the LB itself (e.g. a stickiness cookie), each ending in CRLF. */
   extra = '',
-): string {
-  let out = `HTTP/1.1 ${res.status} ${res.reason}\r\n`;
-  const h = res.headers;
-  const tokens = res.connectionTokens;
-  for (let i = 0; i < h.length; i += 2) {
-    const name = h[i]!;
-    if (isDropped(name.toLowerCase(), tokens)) continue;
-    out += `${name}: ${h[i + 1]}\r\n`;
-  }
-  out += extra;
+  body?: Buffer,
+): Buffer {
+  let suffix = extra;
   if (res.status === 101) {
-    out += `Connection: upgrade\r\nUpgrade: ${res.upgrade ?? 'websocket'}\r\n`;
+    suffix += `Connection: upgrade\r\nUpgrade: ${res.upgrade ?? 'websocket'}\r\n`;
   } else if (res.status >= 200) {
-    if (!keepAlive) out += 'Connection: close\r\n';
-    else if (clientMinor === 0) out += 'Connection: keep-alive\r\n';
+    if (!keepAlive) suffix += 'Connection: close\r\n';
+    else if (clientMinor === 0) suffix += 'Connection: keep-alive\r\n';
   }
-  return out + '\r\n';
+  suffix += '\r\n';
+  // The status line goes as received, but always as HTTP/1.1 ("HTTP/1.x" is 8 bytes).
+  const lineAsIs = res.minor === 1;
+  return assemble(res.wire, lineAsIs ? 0 : 8, lineAsIs ? '' : 'HTTP/1.1', dropFromResponse, suffix, body);
+}
+
+/** Marks every header line of `kind` as not to be forwarded (e.g. Transfer-Encoding when dechunking). */
+export function dropHeaderLines(wire: WireHead, kind: HeaderKind): void {
+  for (let i = 0; i < wire.lines.length; i += LINE_FIELDS) {
+    if (wire.lines[i + L_KIND] === kind) wire.lines[i + L_KIND] = HeaderKind.HopByHop;
+  }
 }

@@ -43,6 +43,7 @@ function requestHeadFromH2(headers: http2.IncomingHttpHeaders, hasBody: boolean)
     upgrade: undefined,
     connectionTokens: undefined,
     headLength: 0,
+    wire: undefined,
     host: authority,
     expectContinue: false,
   };
@@ -57,7 +58,7 @@ export class H2Exchange implements UpstreamOwner {
   private target: Target | undefined;
   private conn: UpstreamConnection | undefined;
   private attempts = 0;
-  private upstreamHead = '';
+  private upstreamHead: Buffer | string = '';
   private sentAt = 0;
   private responded = false;
   private bodyDone: boolean;
@@ -143,15 +144,13 @@ export class H2Exchange implements UpstreamOwner {
   private send(conn: UpstreamConnection): void {
     conn.beginRequest(this, this.head.method === 'HEAD');
     this.sentAt = performance.now();
-    conn.write(this.upstreamHead, 'latin1');
+    conn.write(this.upstreamHead);
     if (this.bodyDone) return;
     const chunked = this.head.chunked;
     this.stream.on('data', (chunk: Buffer) => {
       conn.touch();
       const ok = chunked
-        ? conn.write(`${chunk.length.toString(16)}\r\n`, 'latin1') &&
-          conn.write(chunk) &&
-          conn.write('\r\n', 'latin1')
+        ? conn.write(`${chunk.length.toString(16)}\r\n`) && conn.write(chunk) && conn.write('\r\n')
         : conn.write(chunk);
       if (!ok) {
         this.stream.pause();
@@ -159,7 +158,7 @@ export class H2Exchange implements UpstreamOwner {
       }
     });
     this.stream.on('end', () => {
-      if (chunked) conn.write('0\r\n\r\n', 'latin1');
+      if (chunked) conn.write('0\r\n\r\n');
       this.bodyDone = true;
     });
     this.stream.resume();

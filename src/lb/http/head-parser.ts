@@ -2,9 +2,11 @@
 //
 // Why by hand: node:http parses every request into IncomingMessage objects and re-serialises headers,
 // which alone costs more CPU than our whole per-request budget. The proxy only needs the framing
-// facts (length, chunked, keep-alive, upgrade) and a validated list of header lines that it forwards
-// almost verbatim. Being strict here is also the smuggling defence: anything ambiguous is refused
-// with 400 before a target sees it (RFC 9112 §6.3, §11.2).
+// facts (length, chunked, keep-alive, upgrade) and where each header line lies, so that it can forward
+// the lines it keeps as the bytes it received. It works on the bytes and makes strings only for what
+// it must read (method, target, Host); the full header list is made on first use (rules on headers,
+// hashing on a header or cookie, HTTP/2 answers). Being strict here is also the smuggling defence:
+// anything ambiguous is refused with 400 before a target sees it (RFC 9112 §6.3, §11.2).
 
 export class HttpParseError extends Error {
   constructor(
@@ -22,12 +24,49 @@ export interface HeadLimits {
   maxHeaderCount: number;
 }
 
+/** What a header line is to the proxy (the forwarding code decides what to keep from this). */
+export const enum HeaderKind {
+  Plain,
+  /** Hop-by-hop (RFC 9110 §7.6.1), named in Connection, or set aside by the proxy: never forwarded. */
+  HopByHop,
+  Connection,
+  Upgrade,
+  ContentLength,
+  TransferEncoding,
+  Host,
+  Expect,
+  XForwardedFor,
+  XForwardedProto,
+  XForwardedPort,
+  XForwardedOther,
+}
+
+/**
+ * Where a head's header lines lie in the received bytes: LINE_FIELDS numbers per line (see the
+ * L_* offsets), in order. The bytes are the caller's and are never reused while the head lives.
+ */
+export interface WireHead {
+  buf: Buffer;
+  /** Index just past the start line's CRLF (the first header line begins here). */
+  headerStart: number;
+  lines: number[];
+}
+
+export const LINE_FIELDS = 6;
+export const L_START = 0;
+export const L_NAME_END = 1;
+export const L_VALUE_START = 2;
+export const L_VALUE_END = 3;
+/** Index just past the line's CRLF. */
+export const L_END = 4;
+export const L_KIND = 5;
+
 /** Framing facts shared by requests and responses. */
 interface HeadCommon {
   /** HTTP/1.x minor version (0 or 1). */
   minor: number;
   /** Header names and values, alternating, as received (names keep their case). */
-  headers: string[];
+  readonly headers: string[];
   /** Content-Length, or -1 when absent. */
   contentLength: number;
   chunked: boolean;
@@ -39,6 +78,8 @@ interface HeadCommon {
   connectionTokens: string[] | undefined;
   /** Bytes consumed from the buffer, CRLFCRLF included. */
   headLength: number;
+  /** The received bytes, for heads parsed from the wire (undefined for heads made from HTTP/2). */
+  wire: WireHead | undefined;
 }
 
 export interface RequestHead extends HeadCommon {
@@ -51,31 +92,138 @@ export interface RequestHead extends HeadCommon {
 export interface ResponseHead extends HeadCommon {
   status: number;
   /** The reason phrase (may be empty). */
-  reason: string;
+  readonly reason: string;
+  readonly wire: WireHead;
+}
+
+/** The header strings of a head read from the wire, made on first use. */
+function headerStrings(wire: WireHead): string[] {
+  const { buf, lines } = wire;
+  const out: string[] = [];
+  for (let i = 0; i < lines.length; i += LINE_FIELDS) {
+    out.push(
+      buf.toString('latin1', lines[i + L_START]!, lines[i + L_NAME_END]!),
+      buf.toString('latin1', lines[i + L_VALUE_START]!, lines[i + L_VALUE_END]!),
+    );
+  }
+  return out;
+}
+
+class WireHeadCommon {
+  minor = 1;
+  contentLength = -1;
+  chunked = false;
+  connectionClose = false;
+  connectionKeepAlive = false;
+  upgrade: string | undefined = undefined;
+  connectionTokens: string[] | undefined = undefined;
+  private headerList: string[] | undefined;
+
+  constructor(
+    readonly wire: WireHead,
+    readonly headLength: number,
+  ) {}
+
+  get headers(): string[] {
+    return (this.headerList ??= headerStrings(this.wire));
+  }
+}
+
+class WireRequestHead extends WireHeadCommon implements RequestHead {
+  host: string | undefined = undefined;
+  expectContinue = false;
+
+  constructor(
+    wire: WireHead,
+    headLength: number,
+    readonly method: string,
+    readonly target: string,
+  ) {
+    super(wire, headLength);
+  }
+}
+
+class WireResponseHead extends WireHeadCommon implements ResponseHead {
+  constructor(
+    wire: WireHead,
+    headLength: number,
+    readonly status: number,
+    private readonly reasonStart: number,
+    private readonly reasonEnd: number,
+  ) {
+    super(wire, headLength);
+  }
+
+  get reason(): string {
+    return this.wire.buf.toString('latin1', this.reasonStart, this.reasonEnd);
+  }
 }
 
 // RFC 9110 token characters.
-const TOKEN = new Uint8Array(128);
+const TOKEN = new Uint8Array(256);
 for (const ch of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") {
   TOKEN[ch.charCodeAt(0)] = 1;
 }
 
-function isToken(s: string, start: number, end: number): boolean {
-  if (end <= start) return false;
-  for (let i = start; i < end; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 128 || TOKEN[c] === 0) return false;
+const CR = 13;
+const LF = 10;
+const SP = 0x20;
+const HTAB = 0x09;
+const COLON = 0x3a;
+
+/** Header values may hold visible ASCII, SP, HTAB and obs-text; no other control characters. */
+function isBadValueByte(c: number): boolean {
+  return (c < 0x20 && c !== HTAB) || c === 0x7f;
+}
+
+/** Whether buf[start, end) is `lower` (lower-case ASCII letters and '-'), ignoring case. */
+function nameIs(buf: Buffer, start: number, end: number, lower: string): boolean {
+  if (end - start !== lower.length) return false;
+  for (let i = 0; i < lower.length; i++) {
+    // OR 0x20 folds A-Z onto a-z and leaves '-' and digits alone. Names are validated tokens and values
+    // hold no control characters, so no other byte can fold onto one of `lower`'s characters.
+    if ((buf[start + i]! | 0x20) !== lower.charCodeAt(i)) return false;
   }
   return true;
 }
 
-/** Header values may hold visible ASCII, SP, HTAB and obs-text; no other control characters. */
-function hasBadValueChar(s: string, start: number, end: number): boolean {
-  for (let i = start; i < end; i++) {
-    const c = s.charCodeAt(i);
-    if ((c < 0x20 && c !== 0x09) || c === 0x7f) return true;
+const X_FORWARDED = 'x-forwarded-';
+
+function classify(buf: Buffer, start: number, end: number): HeaderKind {
+  switch (end - start) {
+    case 2:
+      return nameIs(buf, start, end, 'te') ? HeaderKind.HopByHop : HeaderKind.Plain;
+    case 4:
+      return nameIs(buf, start, end, 'host') ? HeaderKind.Host : HeaderKind.Plain;
+    case 6:
+      return nameIs(buf, start, end, 'expect') ? HeaderKind.Expect : HeaderKind.Plain;
+    case 7:
+      if (nameIs(buf, start, end, 'upgrade')) return HeaderKind.Upgrade;
+      return nameIs(buf, start, end, 'trailer') ? HeaderKind.HopByHop : HeaderKind.Plain;
+    case 10:
+      if (nameIs(buf, start, end, 'connection')) return HeaderKind.Connection;
+      return nameIs(buf, start, end, 'keep-alive') ? HeaderKind.HopByHop : HeaderKind.Plain;
+    case 14:
+      return nameIs(buf, start, end, 'content-length') ? HeaderKind.ContentLength : HeaderKind.Plain;
+    case 15:
+      if (nameIs(buf, start, end, 'x-forwarded-for')) return HeaderKind.XForwardedFor;
+      break;
+    case 16:
+      if (nameIs(buf, start, end, 'proxy-connection')) return HeaderKind.HopByHop;
+      if (nameIs(buf, start, end, 'x-forwarded-port')) return HeaderKind.XForwardedPort;
+      break;
+    case 17:
+      if (nameIs(buf, start, end, 'transfer-encoding')) return HeaderKind.TransferEncoding;
+      if (nameIs(buf, start, end, 'x-forwarded-proto')) return HeaderKind.XForwardedProto;
+      break;
+    case 18:
+      return nameIs(buf, start, end, 'proxy-authenticate') ? HeaderKind.HopByHop : HeaderKind.Plain;
+    case 19:
+      return nameIs(buf, start, end, 'proxy-authorization') ? HeaderKind.HopByHop : HeaderKind.Plain;
   }
-  return false;
+  if (end - start > X_FORWARDED.length && nameIs(buf, start, start + X_FORWARDED.length, X_FORWARDED))
+    return HeaderKind.XForwardedOther;
+  return HeaderKind.Plain;
 }
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
@@ -83,22 +231,19 @@ const CRLFCRLF = Buffer.from('\r\n\r\n');
 /**
  * Finds the end of the head in `buf`. Returns the index just past CRLFCRLF, 0 when more bytes are
  * needed, or throws for an oversized head or bare-LF line endings (which some servers accept and others
- * don't: a classic smuggling lever).
+ * don't: a classic smuggling lever). A bare LF inside a complete head is refused by the parsers.
  */
 export function findHeadEnd(buf: Buffer, limits: HeadLimits, isRequest: boolean): number {
   const idx = buf.indexOf(CRLFCRLF);
-  const scanned = idx === -1 ? buf.length : idx;
-  if (buf.indexOf(10) !== -1) {
-    // A LF not preceded by CR anywhere inside the head is refused.
-    let lf = buf.indexOf(10);
-    while (lf !== -1 && lf < scanned) {
-      if (lf === 0 || buf[lf - 1] !== 13) {
+  if (idx === -1) {
+    // Refuse a head that ends its lines with bare LFs now rather than wait for a CRLFCRLF that never comes.
+    let lf = buf.indexOf(LF);
+    while (lf !== -1) {
+      if (lf === 0 || buf[lf - 1] !== CR) {
         throw new HttpParseError(isRequest ? 400 : 502, 'BARE_LF', 'line ending without CR in the head');
       }
-      lf = buf.indexOf(10, lf + 1);
+      lf = buf.indexOf(LF, lf + 1);
     }
-  }
-  if (idx === -1) {
     if (buf.length > limits.maxHeaderBytes) {
       throw new HttpParseError(isRequest ? 431 : 502, 'HEAD_TOO_LARGE', 'header section too large');
     }
@@ -110,139 +255,245 @@ export function findHeadEnd(buf: Buffer, limits: HeadLimits, isRequest: boolean)
   return idx + 4;
 }
 
-/** Parses header lines from `s` starting at `pos` (just after the start line's CRLF) up to `end`. */
+/** Content-Length's value: one number, or a list of equal ones; -2 when malformed. */
+function parseContentLength(buf: Buffer, start: number, end: number): number {
+  let result = -1;
+  let i = start;
+  while (i <= end) {
+    // One list element: optional whitespace, 1 to 15 digits, optional whitespace.
+    while (i < end && (buf[i] === SP || buf[i] === HTAB)) i++;
+    let n = 0;
+    let digits = 0;
+    while (i < end && buf[i]! >= 0x30 && buf[i]! <= 0x39) {
+      n = n * 10 + (buf[i]! - 0x30);
+      digits++;
+      i++;
+    }
+    while (i < end && (buf[i] === SP || buf[i] === HTAB)) i++;
+    if (digits === 0 || digits > 15) return -2;
+    if (i < end && buf[i] !== 0x2c) return -2;
+    if (result !== -1 && n !== result) return -3;
+    result = n;
+    i++; // past the comma (or past the end)
+  }
+  return result;
+}
+
+/** Sets the framing facts from a Connection header's value. */
+function readConnection(into: WireHeadCommon, buf: Buffer, start: number, end: number): void {
+  if (nameIs(buf, start, end, 'keep-alive')) into.connectionKeepAlive = true;
+  else if (nameIs(buf, start, end, 'close')) into.connectionClose = true;
+  else {
+    for (const part of buf.toString('latin1', start, end).split(',')) {
+      const token = part.trim().toLowerCase();
+      if (token === 'close') into.connectionClose = true;
+      else if (token === 'keep-alive') into.connectionKeepAlive = true;
+      else if (token !== '') (into.connectionTokens ??= []).push(token);
+    }
+  }
+}
+
+/** Applies Transfer-Encoding's codings (all its fields joined) to the framing facts. */
+function readTransferEncoding(
+  into: WireHeadCommon,
+  codingsText: string,
+  contentLengthSeen: boolean,
+  isRequest: boolean,
+): void {
+  if (contentLengthSeen && isRequest) {
+    throw new HttpParseError(400, 'CL_AND_TE', 'both Content-Length and Transfer-Encoding');
+  }
+  const codings =
+    codingsText === 'chunked'
+      ? ['chunked']
+      : codingsText
+          .toLowerCase()
+          .split(',')
+          .map((c) => c.trim())
+          .filter(Boolean);
+  if (codings.length === 0 || codings[codings.length - 1] !== 'chunked') {
+    // A request body without chunked last has no knowable end; a response is then read until close.
+    if (isRequest)
+      throw new HttpParseError(400, 'BAD_TRANSFER_ENCODING', 'Transfer-Encoding must end in chunked');
+  } else {
+    if (codings.indexOf('chunked') !== codings.length - 1)
+      throw new HttpParseError(isRequest ? 400 : 502, 'BAD_TRANSFER_ENCODING', 'chunked applied twice');
+    if (isRequest && (codings.length !== 1 || into.minor === 0)) {
+      // Other codings (gzip, chunked) are legal but almost never sent by clients; HTTP/1.0 has no chunked.
+      throw new HttpParseError(501, 'UNSUPPORTED_TRANSFER_ENCODING', 'unsupported Transfer-Encoding');
+    }
+    into.chunked = true;
+  }
+  // A message with Transfer-Encoding ignores Content-Length (RFC 9112 §6.3).
+  into.contentLength = -1;
+}
+
+/**
+ * Parses and validates the header lines from `into.wire.headerStart` up to `end` (the final CRLF),
+ * filling `into.wire.lines` and the framing facts. Returns the value spans of Host, Upgrade and
+ * Expect through `onOther` (requests need them; responses only Upgrade).
+ */
 function parseHeaderLines(
-  s: string,
-  pos: number,
+  into: WireHeadCommon,
   end: number,
-  into: HeadCommon,
   limits: HeadLimits,
   isRequest: boolean,
-  onHeader: (lower: string, value: string) => void,
+  onOther: (kind: HeaderKind, valueStart: number, valueEnd: number) => void,
 ): void {
   const fail = (code: string, message: string, status: 400 | 431 = 400): never => {
     throw new HttpParseError(isRequest ? status : 502, code, message);
   };
-  const headers = into.headers;
+  const { buf, lines } = into.wire;
+  let pos = into.wire.headerStart;
   let contentLengthSeen = false;
   let transferEncoding: string | undefined;
   while (pos < end) {
-    let eol = s.indexOf('\r\n', pos);
-    if (eol === -1 || eol > end) eol = end;
-    if (eol === pos) break;
-    const first = s.charCodeAt(pos);
-    if (first === 0x20 || first === 0x09) fail('OBS_FOLD', 'obsolete line folding in header');
-    const colon = s.indexOf(':', pos);
-    if (colon === -1 || colon > eol) fail('BAD_HEADER', 'header line without a colon');
-    // No whitespace between name and colon (RFC 9112 §5.1): refuse rather than guess.
-    if (!isToken(s, pos, colon)) fail('BAD_HEADER_NAME', 'invalid header name');
-    let vStart = colon + 1;
-    let vEnd = eol;
-    while (vStart < vEnd && (s.charCodeAt(vStart) === 0x20 || s.charCodeAt(vStart) === 0x09)) vStart++;
-    while (vEnd > vStart && (s.charCodeAt(vEnd - 1) === 0x20 || s.charCodeAt(vEnd - 1) === 0x09)) vEnd--;
-    if (hasBadValueChar(s, vStart, vEnd)) fail('BAD_HEADER_VALUE', 'control character in header value');
-    if (headers.length >= limits.maxHeaderCount * 2) fail('TOO_MANY_HEADERS', 'too many header fields', 431);
-    const name = s.slice(pos, colon);
-    const value = s.slice(vStart, vEnd);
-    headers.push(name, value);
-    const lower = name.toLowerCase();
-    switch (lower) {
-      case 'content-length': {
+    const lineStart = pos;
+    const first = buf[pos]!;
+    if (first === SP || first === HTAB) fail('OBS_FOLD', 'obsolete line folding in header');
+    while (TOKEN[buf[pos]!] === 1) pos++;
+    if (buf[pos] !== COLON || pos === lineStart) {
+      // Say why, as precisely as the old line-based parser did: no colon, or a bad name before one.
+      const eol = buf.indexOf(CR, lineStart);
+      const colon = buf.indexOf(COLON, lineStart);
+      if (buf[pos] === LF) fail('BARE_LF', 'line ending without CR in the head');
+      if (colon === -1 || colon > eol) fail('BAD_HEADER', 'header line without a colon');
+      fail('BAD_HEADER_NAME', 'invalid header name');
+    }
+    const nameEnd = pos;
+    pos++;
+    while (buf[pos] === SP || buf[pos] === HTAB) pos++;
+    const valueStart = pos;
+    let c = buf[pos]!;
+    while (c !== CR) {
+      if (isBadValueByte(c)) {
+        if (c === LF) fail('BARE_LF', 'line ending without CR in the head');
+        fail('BAD_HEADER_VALUE', 'control character in header value');
+      }
+      c = buf[++pos]!;
+    }
+    if (buf[pos + 1] !== LF) fail('BAD_HEADER_VALUE', 'control character in header value');
+    let valueEnd = pos;
+    while (valueEnd > valueStart && (buf[valueEnd - 1] === SP || buf[valueEnd - 1] === HTAB)) valueEnd--;
+    pos += 2;
+    if (lines.length >= limits.maxHeaderCount * LINE_FIELDS)
+      fail('TOO_MANY_HEADERS', 'too many header fields', 431);
+    const kind = classify(buf, lineStart, nameEnd);
+    lines.push(lineStart, nameEnd, valueStart, valueEnd, pos, kind);
+    switch (kind) {
+      case HeaderKind.ContentLength: {
         // Several Content-Length fields (or a list) are fine only when they all agree.
-        for (const part of value.split(',')) {
-          const v = part.trim();
-          if (!/^\d{1,15}$/.test(v)) fail('BAD_CONTENT_LENGTH', 'invalid Content-Length');
-          const n = Number(v);
-          if (contentLengthSeen && n !== into.contentLength)
-            fail('CONFLICTING_CONTENT_LENGTH', 'different Content-Lengths');
-          contentLengthSeen = true;
-          into.contentLength = n;
-        }
+        const n = parseContentLength(buf, valueStart, valueEnd);
+        if (n === -2) fail('BAD_CONTENT_LENGTH', 'invalid Content-Length');
+        if (n === -3 || (contentLengthSeen && n !== into.contentLength))
+          fail('CONFLICTING_CONTENT_LENGTH', 'different Content-Lengths');
+        contentLengthSeen = true;
+        into.contentLength = n;
         break;
       }
-      case 'transfer-encoding':
+      case HeaderKind.TransferEncoding: {
+        const value = nameIs(buf, valueStart, valueEnd, 'chunked')
+          ? 'chunked'
+          : buf.toString('latin1', valueStart, valueEnd);
         transferEncoding = transferEncoding === undefined ? value : `${transferEncoding}, ${value}`;
         break;
-      case 'connection':
-        for (const part of value.split(',')) {
-          const token = part.trim().toLowerCase();
-          if (token === 'close') into.connectionClose = true;
-          else if (token === 'keep-alive') into.connectionKeepAlive = true;
-          else if (token !== '') (into.connectionTokens ??= []).push(token);
-        }
-        break;
-      default:
-        onHeader(lower, value);
-    }
-    pos = eol + 2;
-  }
-  if (transferEncoding !== undefined) {
-    if (contentLengthSeen && isRequest) {
-      fail('CL_AND_TE', 'both Content-Length and Transfer-Encoding');
-    }
-    const codings = transferEncoding
-      .toLowerCase()
-      .split(',')
-      .map((c) => c.trim())
-      .filter(Boolean);
-    if (codings.length === 0 || codings[codings.length - 1] !== 'chunked') {
-      // A request body without chunked last has no knowable end; a response is then read until close.
-      if (isRequest) fail('BAD_TRANSFER_ENCODING', 'Transfer-Encoding must end in chunked');
-    } else {
-      if (codings.indexOf('chunked') !== codings.length - 1)
-        fail('BAD_TRANSFER_ENCODING', 'chunked applied twice');
-      if (isRequest && (codings.length !== 1 || into.minor === 0)) {
-        // Other codings (gzip, chunked) are legal but almost never sent by clients; HTTP/1.0 has no chunked.
-        throw new HttpParseError(501, 'UNSUPPORTED_TRANSFER_ENCODING', 'unsupported Transfer-Encoding');
       }
-      into.chunked = true;
+      case HeaderKind.Connection:
+        readConnection(into, buf, valueStart, valueEnd);
+        break;
+      case HeaderKind.Host:
+      case HeaderKind.Upgrade:
+      case HeaderKind.Expect:
+        onOther(kind, valueStart, valueEnd);
+        break;
     }
-    // A response with Transfer-Encoding ignores Content-Length (RFC 9112 §6.3).
-    into.contentLength = -1;
+  }
+  if (transferEncoding !== undefined)
+    readTransferEncoding(into, transferEncoding, contentLengthSeen, isRequest);
+  if (into.connectionTokens !== undefined) markConnectionTokens(into.wire, into.connectionTokens);
+}
+
+/**
+ * Header names that Connection lists are hop-by-hop for this message (RFC 9110 §7.6.1). Only plain
+ * headers: a Connection that names Host, a framing header or X-Forwarded-* cannot make the proxy drop it.
+ */
+function markConnectionTokens(wire: WireHead, tokens: string[]): void {
+  const { buf, lines } = wire;
+  for (let i = 0; i < lines.length; i += LINE_FIELDS) {
+    if (lines[i + L_KIND] !== HeaderKind.Plain) continue;
+    const name = buf.toString('latin1', lines[i + L_START]!, lines[i + L_NAME_END]!).toLowerCase();
+    if (tokens.includes(name)) lines[i + L_KIND] = HeaderKind.HopByHop;
   }
 }
 
-// Control characters are exactly what these patterns must refuse.
-/* eslint-disable no-control-regex */
-const REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([^\x00-\x20\x7f]+) HTTP\/1\.([01])$/;
-const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3})(?: ([^\x00-\x08\x0a-\x1f\x7f]*))?$/;
-/* eslint-enable no-control-regex */
+/** Whether buf[start, end) is exactly `ascii`. */
+function bytesAre(buf: Buffer, start: number, end: number, ascii: string): boolean {
+  if (end - start !== ascii.length) return false;
+  for (let i = 0; i < ascii.length; i++) if (buf[start + i] !== ascii.charCodeAt(i)) return false;
+  return true;
+}
+
+const COMMON_METHODS = ['GET', 'POST', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'PATCH'];
+
+/** The method as a string, without making a new one for the common methods. */
+function methodString(buf: Buffer, start: number, end: number): string {
+  for (const m of COMMON_METHODS) if (bytesAre(buf, start, end, m)) return m;
+  return buf.toString('latin1', start, end);
+}
+
+/** Index just past "HTTP/1.x" at `pos`, with x in `minor`, or -1. */
+function httpVersionEnd(buf: Buffer, pos: number): number {
+  // "HTTP/1." then 0 or 1
+  if (
+    buf[pos] !== 0x48 ||
+    buf[pos + 1] !== 0x54 ||
+    buf[pos + 2] !== 0x54 ||
+    buf[pos + 3] !== 0x50 ||
+    buf[pos + 4] !== 0x2f ||
+    buf[pos + 5] !== 0x31 ||
+    buf[pos + 6] !== 0x2e ||
+    (buf[pos + 7] !== 0x30 && buf[pos + 7] !== 0x31)
+  )
+    return -1;
+  return pos + 8;
+}
 
 /** Parses a complete request head (`headLength` from findHeadEnd). */
 export function parseRequestHead(buf: Buffer, headLength: number, limits: HeadLimits): RequestHead {
-  let s = buf.toString('latin1', 0, headLength);
-  // Tolerate empty lines before the request line (RFC 9112 §2.2).
-  let start = 0;
-  while (s.startsWith('\r\n', start)) start += 2;
-  if (start > 0) s = s.slice(start);
-  const lineEnd = s.indexOf('\r\n');
-  const m = REQUEST_LINE.exec(s.slice(0, lineEnd));
-  if (!m) throw new HttpParseError(400, 'BAD_REQUEST_LINE', 'malformed request line');
-  const head: RequestHead = {
-    method: m[1]!,
-    target: m[2]!,
-    minor: m[3] === '1' ? 1 : 0,
-    headers: [],
-    contentLength: -1,
-    chunked: false,
-    connectionClose: false,
-    connectionKeepAlive: false,
-    upgrade: undefined,
-    connectionTokens: undefined,
-    headLength,
-    host: undefined,
-    expectContinue: false,
+  const bad = (): never => {
+    throw new HttpParseError(400, 'BAD_REQUEST_LINE', 'malformed request line');
   };
+  // Tolerate empty lines before the request line (RFC 9112 §2.2).
+  let pos = 0;
+  while (buf[pos] === CR && buf[pos + 1] === LF && pos + 2 < headLength) pos += 2;
+  const methodStart = pos;
+  while (TOKEN[buf[pos]!] === 1) pos++;
+  if (pos === methodStart || buf[pos] !== SP) bad();
+  const methodEnd = pos++;
+  const targetStart = pos;
+  for (let c = buf[pos]!; c > SP && c !== 0x7f; c = buf[++pos]!);
+  if (pos === targetStart || buf[pos] !== SP) bad();
+  const targetEnd = pos++;
+  const versionEnd = httpVersionEnd(buf, pos);
+  if (versionEnd === -1 || buf[versionEnd] !== CR || buf[versionEnd + 1] !== LF) bad();
+  const wire: WireHead = { buf, headerStart: versionEnd + 2, lines: [] };
+  const head = new WireRequestHead(
+    wire,
+    headLength,
+    methodString(buf, methodStart, methodEnd),
+    buf.toString('latin1', targetStart, targetEnd),
+  );
+  head.minor = buf[versionEnd - 1] === 0x31 ? 1 : 0;
   let hostCount = 0;
   let upgrade: string | undefined;
-  parseHeaderLines(s, lineEnd + 2, s.length - 2, head, limits, true, (lower, value) => {
-    if (lower === 'host') {
+  parseHeaderLines(head, headLength - 2, limits, true, (kind, start, end) => {
+    if (kind === HeaderKind.Host) {
       hostCount++;
-      head.host = value;
-    } else if (lower === 'upgrade') {
-      upgrade = value;
-    } else if (lower === 'expect') {
-      if (value.toLowerCase() === '100-continue') head.expectContinue = true;
+      head.host = buf.toString('latin1', start, end);
+    } else if (kind === HeaderKind.Upgrade) {
+      upgrade = buf.toString('latin1', start, end);
+    } else if (nameIs(buf, start, end, '100-continue')) {
+      head.expectContinue = true;
     }
   });
   if (hostCount > 1) throw new HttpParseError(400, 'MULTIPLE_HOST', 'more than one Host header');
@@ -254,28 +505,31 @@ export function parseRequestHead(buf: Buffer, headLength: number, limits: HeadLi
 
 /** Parses a complete response head from a target. Errors carry status 502 (the target misbehaved). */
 export function parseResponseHead(buf: Buffer, headLength: number, limits: HeadLimits): ResponseHead {
-  const s = buf.toString('latin1', 0, headLength);
-  const lineEnd = s.indexOf('\r\n');
-  const m = STATUS_LINE.exec(s.slice(0, lineEnd));
-  if (!m) throw new HttpParseError(502, 'BAD_STATUS_LINE', 'malformed status line from target');
-  const head: ResponseHead = {
-    status: Number(m[2]),
-    reason: m[3] ?? '',
-    minor: m[1] === '1' ? 1 : 0,
-    headers: [],
-    contentLength: -1,
-    chunked: false,
-    connectionClose: false,
-    connectionKeepAlive: false,
-    upgrade: undefined,
-    connectionTokens: undefined,
-    headLength,
+  const bad = (): never => {
+    throw new HttpParseError(502, 'BAD_STATUS_LINE', 'malformed status line from target');
   };
-  let upgrade: string | undefined;
-  parseHeaderLines(s, lineEnd + 2, s.length - 2, head, limits, false, (lower, value) => {
-    if (lower === 'upgrade') upgrade = value;
+  // "HTTP/1.x NNN" then optionally " reason", then CRLF.
+  const versionEnd = httpVersionEnd(buf, 0);
+  if (versionEnd === -1 || buf[versionEnd] !== SP) bad();
+  let status = 0;
+  for (let i = versionEnd + 1; i < versionEnd + 4; i++) {
+    const d = buf[i]! - 0x30;
+    if (d < 0 || d > 9) bad();
+    status = status * 10 + d;
+  }
+  let pos = versionEnd + 4;
+  let reasonStart = pos;
+  if (buf[pos] === SP) {
+    reasonStart = ++pos;
+    for (let c = buf[pos]!; c !== CR; c = buf[++pos]!) if (isBadValueByte(c)) bad();
+  }
+  if (buf[pos] !== CR || buf[pos + 1] !== LF) bad();
+  const wire: WireHead = { buf, headerStart: pos + 2, lines: [] };
+  const head = new WireResponseHead(wire, headLength, status, reasonStart, pos);
+  head.minor = buf[versionEnd - 1] === 0x31 ? 1 : 0;
+  parseHeaderLines(head, headLength - 2, limits, false, (kind, start, end) => {
+    if (kind === HeaderKind.Upgrade) head.upgrade = buf.toString('latin1', start, end);
   });
-  if (upgrade !== undefined) head.upgrade = upgrade;
   return head;
 }
 

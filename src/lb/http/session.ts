@@ -9,9 +9,10 @@ import type { RetryBudget } from '../retry-budget.js';
 import { redirectLocation, type RouteAction, type Router } from '../router.js';
 import { ChunkedScanner } from './chunked.js';
 import type { DeadlineSweeper, Expirable } from './deadlines.js';
-import { buildClientResponseHead, buildUpstreamRequestHead } from './forward-head.js';
+import { buildClientResponseHead, buildUpstreamRequestHead, dropHeaderLines } from './forward-head.js';
 import {
   findHeadEnd,
+  HeaderKind,
   HttpParseError,
   parseRequestHead,
   type HeadLimits,
@@ -111,14 +112,6 @@ function setsCookie(headers: string[], name: string): boolean {
   return false;
 }
 
-function withoutHeader(headers: string[], lowerName: string): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < headers.length; i += 2) {
-    if (headers[i]!.toLowerCase() !== lowerName) out.push(headers[i]!, headers[i + 1]!);
-  }
-  return out;
-}
-
 /** Methods safe to send twice (RFC 9110 §9.2.2). */
 export const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
@@ -149,7 +142,7 @@ export class ClientSession implements UpstreamOwner, Expirable {
 
   // The request in progress.
   private req: RequestHead | undefined;
-  private upstreamHead = '';
+  private upstreamHead: Buffer | string = '';
   private bodyRemaining = 0;
   private bodyScanner: ChunkedScanner | undefined;
   private requestBodyDone = true;
@@ -173,7 +166,9 @@ export class ClientSession implements UpstreamOwner, Expirable {
   private responseStarted = false;
   private keepAlive = true;
   /** A response head not yet written: it goes out with the first body bytes in one write. */
-  private pendingHead: string | undefined;
+  private pendingHead: ResponseHead | undefined;
+  /** The LB's own header lines for pendingHead (a stickiness cookie). */
+  private pendingHeadExtra = '';
   /** Set while a chunked response goes to an HTTP/1.0 client without its chunk framing. */
   private dechunker: ChunkedScanner | undefined;
   private clientEnded = false;
@@ -418,12 +413,12 @@ export class ClientSession implements UpstreamOwner, Expirable {
     const rest = this.pending;
     this.pending = undefined;
     if (this.requestBodyDone) {
-      conn.write(this.upstreamHead, 'latin1');
+      conn.write(this.upstreamHead);
       this.phase = Phase.Awaiting;
       if (rest) this.pending = rest; // pipelined request
     } else {
       conn.socket.cork();
-      conn.write(this.upstreamHead, 'latin1');
+      conn.write(this.upstreamHead);
       this.phase = Phase.Body;
       this.deadline = this.ctx.sweeper.after(this.ctx.timeouts.idleMs);
       if (rest) this.forwardBody(rest);
@@ -486,7 +481,7 @@ export class ClientSession implements UpstreamOwner, Expirable {
     if (head.status < 200) {
       if (head.status === 101) return this.startTunnel(conn, head);
       // Interim responses (100 Continue, 103 Early Hints) pass through.
-      this.socket.write(buildClientResponseHead(head, true, this.req!.minor), 'latin1');
+      this.socket.write(buildClientResponseHead(head, true, this.req!.minor));
       return;
     }
     const latencyMs = performance.now() - this.sentAt;
@@ -507,16 +502,12 @@ export class ClientSession implements UpstreamOwner, Expirable {
       // An HTTP/1.0 client cannot read chunked: send the bare body and mark its end by closing.
       this.keepAlive = false;
       this.dechunker = new ChunkedScanner(502);
-      head.headers = withoutHeader(head.headers, 'transfer-encoding');
+      dropHeaderLines(head.wire, HeaderKind.TransferEncoding);
     }
     this.finalStatus = head.status;
     const cookie = this.groupRt?.stickyCookie(conn.target, (name) => setsCookie(head.headers, name));
-    this.pendingHead = buildClientResponseHead(
-      head,
-      this.keepAlive,
-      this.req!.minor,
-      cookie === undefined ? '' : `Set-Cookie: ${cookie}\r\n`,
-    );
+    this.pendingHead = head;
+    this.pendingHeadExtra = cookie === undefined ? '' : `Set-Cookie: ${cookie}\r\n`;
   }
 
   onResponseData(conn: UpstreamConnection, chunk: Buffer): void {
@@ -534,9 +525,7 @@ export class ClientSession implements UpstreamOwner, Expirable {
     if (head !== undefined) {
       // One write (one syscall) for head and body: most responses fit in a single chunk.
       this.pendingHead = undefined;
-      data = Buffer.allocUnsafe(head.length + chunk.length);
-      data.write(head, 0, 'latin1');
-      chunk.copy(data, head.length);
+      data = buildClientResponseHead(head, this.keepAlive, this.req!.minor, this.pendingHeadExtra, chunk);
     }
     if (!this.socket.write(data)) conn.socket.pause(); // resumed on the client's 'drain'
   }
@@ -596,9 +585,12 @@ export class ClientSession implements UpstreamOwner, Expirable {
   }
 
   private flushHead(): void {
-    if (this.pendingHead !== undefined) {
-      this.socket.write(this.pendingHead, 'latin1');
+    const head = this.pendingHead;
+    if (head !== undefined) {
       this.pendingHead = undefined;
+      this.socket.write(
+        buildClientResponseHead(head, this.keepAlive, this.req!.minor, this.pendingHeadExtra),
+      );
     }
   }
 
@@ -613,7 +605,7 @@ export class ClientSession implements UpstreamOwner, Expirable {
     client.removeAllListeners('data');
     client.removeAllListeners('drain');
     const upstream = conn.detachTo(client);
-    client.write(buildClientResponseHead(head, true, this.req!.minor), 'latin1');
+    client.write(buildClientResponseHead(head, true, this.req!.minor));
     if (this.pending) upstream.write(this.pending);
     this.pending = undefined;
     client.pipe(upstream);

@@ -106,10 +106,9 @@ export class UpstreamConnection implements Expirable {
     this.deadline = this.pool.sweeper.after(this.pool.options.responseTimeoutMs);
   }
 
-  write(data: Buffer): boolean;
-  write(data: string, encoding: 'latin1'): boolean;
-  write(data: Buffer | string, encoding?: 'latin1'): boolean {
-    return typeof data === 'string' ? this.socket.write(data, encoding) : this.socket.write(data);
+  /** Strings are written as latin1 (heads are bytes, one per character). */
+  write(data: Buffer | string): boolean {
+    return typeof data === 'string' ? this.socket.write(data, 'latin1') : this.socket.write(data);
   }
 
   /** Re-arms the response timeout (called while request body bytes keep flowing). */

@@ -163,10 +163,10 @@ describe('forwarded heads', () => {
 
   it('replaces X-Forwarded-* from untrusted peers and appends for trusted ones', () => {
     const base = { clientIp: '10.0.0.9', proto: 'http' as const, listenerPort: 80, defaultHost: 'lb:80' };
-    const untrusted = buildUpstreamRequestHead(req, { ...base, trustedPeer: false });
+    const untrusted = buildUpstreamRequestHead(req, { ...base, trustedPeer: false }).toString('latin1');
     assert.match(untrusted, /X-Forwarded-For: 10\.0\.0\.9\r\n/);
     assert.doesNotMatch(untrusted, /1\.1\.1\.1/);
-    const trusted = buildUpstreamRequestHead(req, { ...base, trustedPeer: true });
+    const trusted = buildUpstreamRequestHead(req, { ...base, trustedPeer: true }).toString('latin1');
     assert.match(trusted, /X-Forwarded-For: 1\.1\.1\.1, 10\.0\.0\.9\r\n/);
     assert.doesNotMatch(trusted, /X-Hop|Connection/);
     assert.match(trusted, /X-Keep: 2/);
@@ -177,8 +177,124 @@ describe('forwarded heads', () => {
       'HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nContent-Length: 0\r\n\r\n',
     );
     const res = parseResponseHead(buf, buf.length, LIMITS);
-    assert.equal(buildClientResponseHead(res, true, 1), 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n');
-    assert.match(buildClientResponseHead(res, false, 1), /Connection: close/);
-    assert.match(buildClientResponseHead(res, true, 0), /Connection: keep-alive/);
+    assert.equal(
+      buildClientResponseHead(res, true, 1).toString('latin1'),
+      'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n',
+    );
+    assert.match(buildClientResponseHead(res, false, 1).toString('latin1'), /Connection: close/);
+    assert.match(buildClientResponseHead(res, true, 0).toString('latin1'), /Connection: keep-alive/);
+  });
+});
+
+describe('forwarded heads, whatever the headers', () => {
+  const base = { clientIp: '10.0.0.9', proto: 'http' as const, listenerPort: 80, defaultHost: 'lb:80' };
+  const HOP = [
+    'Connection',
+    'Keep-Alive',
+    'Proxy-Connection',
+    'TE',
+    'Trailer',
+    'Upgrade',
+    'Proxy-Authenticate',
+    'Proxy-Authorization',
+  ];
+  const FORWARDED = ['X-Forwarded-For', 'X-Forwarded-Proto', 'X-Forwarded-Port', 'X-Forwarded-Host'];
+  const PLAIN = ['Content-Type', 'X-Custom', 'Cache-Control', 'Set-Cookie', 'Date'];
+  const anyCase = (name: string) => fc.constantFrom(name, name.toLowerCase(), name.toUpperCase());
+  const line = fc.oneof(
+    fc.record({
+      name: anyCase('Connection'),
+      value: fc.constantFrom('keep-alive', 'close', 'X-Custom, Date'),
+    }),
+    fc.record({
+      name: fc.constantFrom(...HOP.slice(1), ...FORWARDED, ...PLAIN).chain(anyCase),
+      value: fc.stringMatching(/^[!-~][ -~]{0,10}[!-~]$/),
+    }),
+  );
+  const lower = (l: { name: string }) => l.name.toLowerCase();
+  const isHop = (l: { name: string }) => HOP.some((h) => h.toLowerCase() === lower(l));
+  const text = (lines: Array<{ name: string; value: string }>) =>
+    lines.map((l) => `${l.name}: ${l.value}\r\n`).join('');
+  /** Plain headers that a Connection line names are hop-by-hop too. */
+  const named = (lines: Array<{ name: string; value: string }>) =>
+    new Set(
+      lines
+        .filter((l) => lower(l) === 'connection')
+        .flatMap((l) =>
+          l.value
+            .toLowerCase()
+            .split(',')
+            .map((t) => t.trim()),
+        ),
+    );
+
+  it('a response loses exactly its hop-by-hop lines, and keeps the rest byte for byte', () => {
+    fc.assert(
+      fc.property(fc.array(line, { maxLength: 10 }), fc.boolean(), (lines, http10) => {
+        const buf = Buffer.from(`HTTP/1.${http10 ? 0 : 1} 200 OK\r\n${text(lines)}\r\n`, 'latin1');
+        const res = parseResponseHead(buf, buf.length, LIMITS);
+        const tokens = named(lines);
+        const kept = lines.filter(
+          (l) => !isHop(l) && !(PLAIN.some((p) => p.toLowerCase() === lower(l)) && tokens.has(lower(l))),
+        );
+        assert.equal(
+          buildClientResponseHead(res, true, 1).toString('latin1'),
+          `HTTP/1.1 200 OK\r\n${text(kept)}\r\n`,
+        );
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('a request loses its hop-by-hop lines and, from an untrusted peer, every X-Forwarded-*', () => {
+    fc.assert(
+      fc.property(fc.array(line, { maxLength: 10 }), fc.boolean(), (lines, trustedPeer) => {
+        const buf = Buffer.from(`GET /p HTTP/1.1\r\nHost: h\r\n${text(lines)}\r\n`, 'latin1');
+        const end = findHeadEnd(buf, LIMITS, true);
+        const req = parseRequestHead(buf, end, LIMITS);
+        const tokens = named(lines);
+        const xff = lines.filter((l) => lower(l) === 'x-forwarded-for').map((l) => l.value);
+        const kept = lines.filter(
+          (l) =>
+            !isHop(l) &&
+            !(PLAIN.some((p) => p.toLowerCase() === lower(l)) && tokens.has(lower(l))) &&
+            !(lower(l).startsWith('x-forwarded-') && (!trustedPeer || lower(l) !== 'x-forwarded-host')),
+        );
+        const proto = trustedPeer
+          ? lines.filter((l) => lower(l) === 'x-forwarded-proto').at(-1)?.value
+          : undefined;
+        const port = trustedPeer
+          ? lines.filter((l) => lower(l) === 'x-forwarded-port').at(-1)?.value
+          : undefined;
+        const chain = trustedPeer && xff.length > 0 ? `${xff.join(', ')}, 10.0.0.9` : '10.0.0.9';
+        assert.equal(
+          buildUpstreamRequestHead(req, { ...base, trustedPeer }).toString('latin1'),
+          `GET /p HTTP/1.1\r\nHost: h\r\n${text(kept)}X-Forwarded-For: ${chain}\r\n` +
+            `X-Forwarded-Proto: ${proto ?? 'http'}\r\nX-Forwarded-Port: ${port ?? 80}\r\n\r\n`,
+        );
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('an HTTP/1.0 request gets an HTTP/1.1 request line and a Host', () => {
+    const buf = Buffer.from('\r\nGET /a HTTP/1.0\r\nX-A: 1\r\n\r\n', 'latin1');
+    const req = parseRequestHead(buf, findHeadEnd(buf, LIMITS, true), LIMITS);
+    assert.equal(
+      buildUpstreamRequestHead(req, { ...base, trustedPeer: false }).toString('latin1'),
+      'GET /a HTTP/1.1\r\nHost: lb:80\r\nX-A: 1\r\nX-Forwarded-For: 10.0.0.9\r\n' +
+        'X-Forwarded-Proto: http\r\nX-Forwarded-Port: 80\r\n\r\n',
+    );
+    assert.deepEqual(req.headers, ['X-A', '1']);
+  });
+
+  it('a response head goes out in one buffer with the body after it', () => {
+    const buf = Buffer.from('HTTP/1.0 404 Not Found\r\nKeep-Alive: timeout=5\r\nX-A: 1\r\n\r\n', 'latin1');
+    const res = parseResponseHead(buf, buf.length, LIMITS);
+    assert.equal(res.reason, 'Not Found');
+    assert.equal(
+      buildClientResponseHead(res, false, 1, 'Set-Cookie: s=1\r\n', Buffer.from('body')).toString('latin1'),
+      'HTTP/1.1 404 Not Found\r\nX-A: 1\r\nSet-Cookie: s=1\r\nConnection: close\r\n\r\nbody',
+    );
   });
 });
