@@ -1,12 +1,7 @@
 import {
   HeaderKind,
   HOP_BY_HOP,
-  L_END,
-  L_KIND,
-  L_START,
-  L_VALUE_END,
-  L_VALUE_START,
-  LINE_FIELDS,
+  lineValue,
   type RequestHead,
   type ResponseHead,
   type WireHead,
@@ -33,60 +28,63 @@ function isXForwarded(kind: HeaderKind): boolean {
   return kind >= HeaderKind.XForwardedFor;
 }
 
+/** Copies src[start, end) into dst at `at`; returns the byte count. */
+function copyBytes(src: Buffer, start: number, end: number, dst: Buffer, at: number): number {
+  const n = end - start;
+  // Buffer#copy makes a view per call, which costs more than a loop over a header line's bytes.
+  if (n > 64) src.copy(dst, at, start, end);
+  else for (let i = 0; i < n; i++) dst[at + i] = src[start + i]!;
+  return n;
+}
+
+/** Writes a short latin1 string into dst at `at`; returns the byte count. */
+function writeLatin1(text: string, dst: Buffer, at: number): number {
+  if (text.length > 64) return dst.write(text, at, 'latin1');
+  for (let i = 0; i < text.length; i++) dst[at + i] = text.charCodeAt(i);
+  return text.length;
+}
+
 /**
- * Copies the header lines of `wire` that `drop` does not refuse into `out` at `at` (with `out`
- * undefined it only counts). Returns the number of bytes.
+ * Copies the bytes of `wire` from `from` to the end of its header lines, leaving out the lines that
+ * `drop` refuses, into `out` at `at` (with `out` undefined it only counts). Returns the byte count.
  */
 function copyKeptLines(
   wire: WireHead,
+  from: number,
   drop: (kind: HeaderKind) => boolean,
   out: Buffer | undefined,
   at: number,
 ): number {
-  const { buf, lines } = wire;
+  const { buf, notable } = wire;
   let size = 0;
-  let runStart = -1;
-  let runEnd = -1;
-  for (let i = 0; i < lines.length; i += LINE_FIELDS) {
-    if (drop(lines[i + L_KIND]!)) continue;
-    const start = lines[i + L_START]!;
-    const end = lines[i + L_END]!;
-    if (start === runEnd) {
-      runEnd = end;
-      continue;
-    }
-    if (runStart !== -1) {
-      if (out) buf.copy(out, at + size, runStart, runEnd);
-      size += runEnd - runStart;
-    }
-    runStart = start;
-    runEnd = end;
+  let pos = from;
+  for (let i = 0; i < notable.length; i += 3) {
+    if (!drop(notable[i + 2]!)) continue;
+    const start = notable[i]!;
+    if (out !== undefined) copyBytes(buf, pos, start, out, at + size);
+    size += start - pos;
+    pos = notable[i + 1]!;
   }
-  if (runStart !== -1) {
-    if (out) buf.copy(out, at + size, runStart, runEnd);
-    size += runEnd - runStart;
-  }
-  return size;
+  if (out !== undefined) copyBytes(buf, pos, wire.headerEnd, out, at + size);
+  return size + wire.headerEnd - pos;
 }
 
-/** `prefix`, the kept lines, `suffix` and `body`, in one new buffer (strings are latin1). */
+/** `prefix`, the bytes from `from` with the kept lines, `suffix` and `body`, in one new buffer. */
 function assemble(
   wire: WireHead,
-  prefixStart: number,
+  from: number,
   prefix: string,
   drop: (kind: HeaderKind) => boolean,
   suffix: string,
   body?: Buffer,
 ): Buffer {
-  const copied = wire.headerStart - prefixStart;
-  const linesSize = copyKeptLines(wire, drop, undefined, 0);
+  const linesSize = copyKeptLines(wire, from, drop, undefined, 0);
   const bodySize = body === undefined ? 0 : body.length;
-  const out = Buffer.allocUnsafe(prefix.length + copied + linesSize + suffix.length + bodySize);
-  let at = out.write(prefix, 0, 'latin1');
-  at += wire.buf.copy(out, at, prefixStart, wire.headerStart);
-  at += copyKeptLines(wire, drop, out, at);
-  at += out.write(suffix, at, 'latin1');
-  if (body !== undefined) body.copy(out, at);
+  const out = Buffer.allocUnsafe(prefix.length + linesSize + suffix.length + bodySize);
+  let at = writeLatin1(prefix, out, 0);
+  at += copyKeptLines(wire, from, drop, out, at);
+  at += writeLatin1(suffix, out, at);
+  if (body !== undefined) copyBytes(body, 0, body.length, out, at);
   return out;
 }
 
@@ -121,19 +119,14 @@ export function buildUpstreamRequestHead(req: RequestHead, ctx: ForwardContext):
     let xff: string | undefined;
     let proto: string | undefined;
     let port: string | undefined;
-    const { buf, lines } = wire;
-    for (let i = 0; i < lines.length; i += LINE_FIELDS) {
-      const kind = lines[i + L_KIND]!;
-      if (
-        kind !== HeaderKind.XForwardedFor &&
-        kind !== HeaderKind.XForwardedProto &&
-        kind !== HeaderKind.XForwardedPort
-      )
-        continue;
-      const value = buf.toString('latin1', lines[i + L_VALUE_START]!, lines[i + L_VALUE_END]!);
-      if (kind === HeaderKind.XForwardedFor) xff = xff === undefined ? value : `${xff}, ${value}`;
-      else if (kind === HeaderKind.XForwardedProto) proto = value;
-      else port = value;
+    const { notable } = wire;
+    for (let i = 0; i < notable.length; i += 3) {
+      const kind = notable[i + 2]!;
+      if (kind === HeaderKind.XForwardedFor) {
+        const value = lineValue(wire, notable[i]!, notable[i + 1]!);
+        xff = xff === undefined ? value : `${xff}, ${value}`;
+      } else if (kind === HeaderKind.XForwardedProto) proto = lineValue(wire, notable[i]!, notable[i + 1]!);
+      else if (kind === HeaderKind.XForwardedPort) port = lineValue(wire, notable[i]!, notable[i + 1]!);
     }
     suffix = forwardedLines(ctx, xff, proto, port);
   } else {
@@ -211,7 +204,7 @@ export function buildClientResponseHead(
 
 /** Marks every header line of `kind` as not to be forwarded (e.g. Transfer-Encoding when dechunking). */
 export function dropHeaderLines(wire: WireHead, kind: HeaderKind): void {
-  for (let i = 0; i < wire.lines.length; i += LINE_FIELDS) {
-    if (wire.lines[i + L_KIND] === kind) wire.lines[i + L_KIND] = HeaderKind.HopByHop;
-  }
+  const { notable } = wire;
+  for (let i = 0; i < notable.length; i += 3)
+    if (notable[i + 2] === kind) notable[i + 2] = HeaderKind.HopByHop;
 }

@@ -42,24 +42,18 @@ export const enum HeaderKind {
 }
 
 /**
- * Where a head's header lines lie in the received bytes: LINE_FIELDS numbers per line (see the
- * L_* offsets), in order. The bytes are the caller's and are never reused while the head lives.
+ * Where a head's notable header lines lie in the received bytes: every line that is not
+ * HeaderKind.Plain, as [start, end (past its CRLF), kind] triples in order. Plain lines are the gaps.
+ * The bytes are the caller's and are never reused while the head lives.
  */
 export interface WireHead {
   buf: Buffer;
   /** Index just past the start line's CRLF (the first header line begins here). */
   headerStart: number;
-  lines: number[];
+  /** Index of the empty line's CRLF that ends the head. */
+  headerEnd: number;
+  notable: number[];
 }
-
-export const LINE_FIELDS = 6;
-export const L_START = 0;
-export const L_NAME_END = 1;
-export const L_VALUE_START = 2;
-export const L_VALUE_END = 3;
-/** Index just past the line's CRLF. */
-export const L_END = 4;
-export const L_KIND = 5;
 
 /** Framing facts shared by requests and responses. */
 interface HeadCommon {
@@ -96,20 +90,45 @@ export interface ResponseHead extends HeadCommon {
   readonly wire: WireHead;
 }
 
-/** The header strings of a head read from the wire, made on first use. */
-function headerStrings(wire: WireHead): string[] {
-  const { buf, lines } = wire;
-  const out: string[] = [];
-  for (let i = 0; i < lines.length; i += LINE_FIELDS) {
-    out.push(
-      buf.toString('latin1', lines[i + L_START]!, lines[i + L_NAME_END]!),
-      buf.toString('latin1', lines[i + L_VALUE_START]!, lines[i + L_VALUE_END]!),
-    );
+/** Calls `each` for every header line of a head read from the wire, with its name and value bounds. */
+function forEachLine(
+  wire: WireHead,
+  each: (start: number, nameEnd: number, valueStart: number, valueEnd: number, end: number) => void,
+): void {
+  const { buf, headerEnd } = wire;
+  let pos = wire.headerStart;
+  while (pos < headerEnd) {
+    const eol = buf.indexOf(CR, pos);
+    const colon = buf.indexOf(COLON, pos);
+    let valueStart = colon + 1;
+    let valueEnd = eol;
+    while (buf[valueStart] === SP || buf[valueStart] === HTAB) valueStart++;
+    while (valueEnd > valueStart && (buf[valueEnd - 1] === SP || buf[valueEnd - 1] === HTAB)) valueEnd--;
+    each(pos, colon, valueStart, valueEnd, eol + 2);
+    pos = eol + 2;
   }
+}
+
+/** The value of the header line at buf[start, end) (its CRLF included), trimmed. */
+export function lineValue(wire: WireHead, start: number, end: number): string {
+  const { buf } = wire;
+  let valueStart = buf.indexOf(COLON, start) + 1;
+  let valueEnd = end - 2;
+  while (buf[valueStart] === SP || buf[valueStart] === HTAB) valueStart++;
+  while (valueEnd > valueStart && (buf[valueEnd - 1] === SP || buf[valueEnd - 1] === HTAB)) valueEnd--;
+  return buf.toString('latin1', valueStart, valueEnd);
+}
+
+/** The header strings of a head read from the wire (made on first use: few requests need them). */
+function headerStrings(wire: WireHead): string[] {
+  const out: string[] = [];
+  forEachLine(wire, (start, nameEnd, valueStart, valueEnd) => {
+    out.push(wire.buf.toString('latin1', start, nameEnd), wire.buf.toString('latin1', valueStart, valueEnd));
+  });
   return out;
 }
 
-class WireHeadCommon {
+class WireHeadCommon implements WireHead {
   minor = 1;
   contentLength = -1;
   chunked = false;
@@ -117,15 +136,26 @@ class WireHeadCommon {
   connectionKeepAlive = false;
   upgrade: string | undefined = undefined;
   connectionTokens: string[] | undefined = undefined;
-  private headerList: string[] | undefined;
+  readonly notable: number[] = [];
+  private headerList: string[] | undefined = undefined;
 
   constructor(
-    readonly wire: WireHead,
+    readonly buf: Buffer,
+    readonly headerStart: number,
     readonly headLength: number,
   ) {}
 
+  get headerEnd(): number {
+    return this.headLength - 2;
+  }
+
+  /** The head is its own WireHead (one object per head instead of two). */
+  get wire(): WireHead {
+    return this;
+  }
+
   get headers(): string[] {
-    return (this.headerList ??= headerStrings(this.wire));
+    return (this.headerList ??= headerStrings(this));
   }
 }
 
@@ -134,28 +164,30 @@ class WireRequestHead extends WireHeadCommon implements RequestHead {
   expectContinue = false;
 
   constructor(
-    wire: WireHead,
+    buf: Buffer,
+    headerStart: number,
     headLength: number,
     readonly method: string,
     readonly target: string,
   ) {
-    super(wire, headLength);
+    super(buf, headerStart, headLength);
   }
 }
 
 class WireResponseHead extends WireHeadCommon implements ResponseHead {
   constructor(
-    wire: WireHead,
+    buf: Buffer,
+    headerStart: number,
     headLength: number,
     readonly status: number,
     private readonly reasonStart: number,
     private readonly reasonEnd: number,
   ) {
-    super(wire, headLength);
+    super(buf, headerStart, headLength);
   }
 
   get reason(): string {
-    return this.wire.buf.toString('latin1', this.reasonStart, this.reasonEnd);
+    return this.buf.toString('latin1', this.reasonStart, this.reasonEnd);
   }
 }
 
@@ -328,37 +360,39 @@ function readTransferEncoding(
   into.contentLength = -1;
 }
 
+function fail(isRequest: boolean, code: string, message: string, status: 400 | 431 = 400): never {
+  throw new HttpParseError(isRequest ? status : 502, code, message);
+}
+
 /**
- * Parses and validates the header lines from `into.wire.headerStart` up to `end` (the final CRLF),
- * filling `into.wire.lines` and the framing facts. Returns the value spans of Host, Upgrade and
- * Expect through `onOther` (requests need them; responses only Upgrade).
+ * Parses and validates the header lines of `into` (from headerStart to headerEnd), recording the
+ * notable ones and the framing facts. Host (requests), Upgrade and Expect values are read here too.
+ * Returns how many Host lines there were.
  */
 function parseHeaderLines(
-  into: WireHeadCommon,
-  end: number,
+  into: WireRequestHead | WireResponseHead,
   limits: HeadLimits,
   isRequest: boolean,
-  onOther: (kind: HeaderKind, valueStart: number, valueEnd: number) => void,
-): void {
-  const fail = (code: string, message: string, status: 400 | 431 = 400): never => {
-    throw new HttpParseError(isRequest ? status : 502, code, message);
-  };
-  const { buf, lines } = into.wire;
-  let pos = into.wire.headerStart;
+): number {
+  const { buf, notable } = into;
+  const end = into.headerEnd;
+  let pos = into.headerStart;
+  let count = 0;
+  let hosts = 0;
   let contentLengthSeen = false;
   let transferEncoding: string | undefined;
   while (pos < end) {
     const lineStart = pos;
     const first = buf[pos]!;
-    if (first === SP || first === HTAB) fail('OBS_FOLD', 'obsolete line folding in header');
+    if (first === SP || first === HTAB) fail(isRequest, 'OBS_FOLD', 'obsolete line folding in header');
     while (TOKEN[buf[pos]!] === 1) pos++;
     if (buf[pos] !== COLON || pos === lineStart) {
-      // Say why, as precisely as the old line-based parser did: no colon, or a bad name before one.
+      // Say why: no colon on the line, or a bad name before one.
       const eol = buf.indexOf(CR, lineStart);
       const colon = buf.indexOf(COLON, lineStart);
-      if (buf[pos] === LF) fail('BARE_LF', 'line ending without CR in the head');
-      if (colon === -1 || colon > eol) fail('BAD_HEADER', 'header line without a colon');
-      fail('BAD_HEADER_NAME', 'invalid header name');
+      if (buf[pos] === LF) fail(isRequest, 'BARE_LF', 'line ending without CR in the head');
+      if (colon === -1 || colon > eol) fail(isRequest, 'BAD_HEADER', 'header line without a colon');
+      fail(isRequest, 'BAD_HEADER_NAME', 'invalid header name');
     }
     const nameEnd = pos;
     pos++;
@@ -367,26 +401,26 @@ function parseHeaderLines(
     let c = buf[pos]!;
     while (c !== CR) {
       if (isBadValueByte(c)) {
-        if (c === LF) fail('BARE_LF', 'line ending without CR in the head');
-        fail('BAD_HEADER_VALUE', 'control character in header value');
+        if (c === LF) fail(isRequest, 'BARE_LF', 'line ending without CR in the head');
+        fail(isRequest, 'BAD_HEADER_VALUE', 'control character in header value');
       }
       c = buf[++pos]!;
     }
-    if (buf[pos + 1] !== LF) fail('BAD_HEADER_VALUE', 'control character in header value');
+    if (buf[pos + 1] !== LF) fail(isRequest, 'BAD_HEADER_VALUE', 'control character in header value');
     let valueEnd = pos;
     while (valueEnd > valueStart && (buf[valueEnd - 1] === SP || buf[valueEnd - 1] === HTAB)) valueEnd--;
     pos += 2;
-    if (lines.length >= limits.maxHeaderCount * LINE_FIELDS)
-      fail('TOO_MANY_HEADERS', 'too many header fields', 431);
+    if (++count > limits.maxHeaderCount) fail(isRequest, 'TOO_MANY_HEADERS', 'too many header fields', 431);
     const kind = classify(buf, lineStart, nameEnd);
-    lines.push(lineStart, nameEnd, valueStart, valueEnd, pos, kind);
+    if (kind === HeaderKind.Plain) continue;
+    notable.push(lineStart, pos, kind);
     switch (kind) {
       case HeaderKind.ContentLength: {
         // Several Content-Length fields (or a list) are fine only when they all agree.
         const n = parseContentLength(buf, valueStart, valueEnd);
-        if (n === -2) fail('BAD_CONTENT_LENGTH', 'invalid Content-Length');
+        if (n === -2) fail(isRequest, 'BAD_CONTENT_LENGTH', 'invalid Content-Length');
         if (n === -3 || (contentLengthSeen && n !== into.contentLength))
-          fail('CONFLICTING_CONTENT_LENGTH', 'different Content-Lengths');
+          fail(isRequest, 'CONFLICTING_CONTENT_LENGTH', 'different Content-Lengths');
         contentLengthSeen = true;
         into.contentLength = n;
         break;
@@ -401,16 +435,25 @@ function parseHeaderLines(
       case HeaderKind.Connection:
         readConnection(into, buf, valueStart, valueEnd);
         break;
-      case HeaderKind.Host:
       case HeaderKind.Upgrade:
+        into.upgrade = buf.toString('latin1', valueStart, valueEnd);
+        break;
+      case HeaderKind.Host:
+        if (isRequest) {
+          hosts++;
+          (into as WireRequestHead).host = buf.toString('latin1', valueStart, valueEnd);
+        }
+        break;
       case HeaderKind.Expect:
-        onOther(kind, valueStart, valueEnd);
+        if (isRequest && nameIs(buf, valueStart, valueEnd, '100-continue'))
+          (into as WireRequestHead).expectContinue = true;
         break;
     }
   }
   if (transferEncoding !== undefined)
     readTransferEncoding(into, transferEncoding, contentLengthSeen, isRequest);
-  if (into.connectionTokens !== undefined) markConnectionTokens(into.wire, into.connectionTokens);
+  if (into.connectionTokens !== undefined) markConnectionTokens(into, into.connectionTokens);
+  return hosts;
 }
 
 /**
@@ -418,12 +461,20 @@ function parseHeaderLines(
  * headers: a Connection that names Host, a framing header or X-Forwarded-* cannot make the proxy drop it.
  */
 function markConnectionTokens(wire: WireHead, tokens: string[]): void {
-  const { buf, lines } = wire;
-  for (let i = 0; i < lines.length; i += LINE_FIELDS) {
-    if (lines[i + L_KIND] !== HeaderKind.Plain) continue;
-    const name = buf.toString('latin1', lines[i + L_START]!, lines[i + L_NAME_END]!).toLowerCase();
-    if (tokens.includes(name)) lines[i + L_KIND] = HeaderKind.HopByHop;
-  }
+  const { buf, notable } = wire;
+  const named: number[] = [];
+  forEachLine(wire, (start, nameEnd, _vs, _ve, end) => {
+    if (classify(buf, start, nameEnd) !== HeaderKind.Plain) return;
+    if (tokens.includes(buf.toString('latin1', start, nameEnd).toLowerCase())) named.push(start, end);
+  });
+  if (named.length === 0) return;
+  // Merge them into the notable lines, keeping the order of the bytes.
+  const lines: Array<[number, number, number]> = [];
+  for (let i = 0; i < notable.length; i += 3) lines.push([notable[i]!, notable[i + 1]!, notable[i + 2]!]);
+  for (let i = 0; i < named.length; i += 2) lines.push([named[i]!, named[i + 1]!, HeaderKind.HopByHop]);
+  lines.sort((a, b) => a[0] - b[0]);
+  notable.length = 0;
+  for (const line of lines) notable.push(...line);
 }
 
 /** Whether buf[start, end) is exactly `ascii`. */
@@ -476,30 +527,20 @@ export function parseRequestHead(buf: Buffer, headLength: number, limits: HeadLi
   const targetEnd = pos++;
   const versionEnd = httpVersionEnd(buf, pos);
   if (versionEnd === -1 || buf[versionEnd] !== CR || buf[versionEnd + 1] !== LF) bad();
-  const wire: WireHead = { buf, headerStart: versionEnd + 2, lines: [] };
   const head = new WireRequestHead(
-    wire,
+    buf,
+    versionEnd + 2,
     headLength,
     methodString(buf, methodStart, methodEnd),
     buf.toString('latin1', targetStart, targetEnd),
   );
   head.minor = buf[versionEnd - 1] === 0x31 ? 1 : 0;
-  let hostCount = 0;
-  let upgrade: string | undefined;
-  parseHeaderLines(head, headLength - 2, limits, true, (kind, start, end) => {
-    if (kind === HeaderKind.Host) {
-      hostCount++;
-      head.host = buf.toString('latin1', start, end);
-    } else if (kind === HeaderKind.Upgrade) {
-      upgrade = buf.toString('latin1', start, end);
-    } else if (nameIs(buf, start, end, '100-continue')) {
-      head.expectContinue = true;
-    }
-  });
+  const hostCount = parseHeaderLines(head, limits, true);
   if (hostCount > 1) throw new HttpParseError(400, 'MULTIPLE_HOST', 'more than one Host header');
   if (head.minor === 1 && hostCount === 0)
     throw new HttpParseError(400, 'MISSING_HOST', 'HTTP/1.1 request without Host');
-  if (upgrade !== undefined && head.connectionTokens?.includes('upgrade')) head.upgrade = upgrade;
+  // A request's Upgrade counts only when Connection lists it.
+  if (head.upgrade !== undefined && !head.connectionTokens?.includes('upgrade')) head.upgrade = undefined;
   return head;
 }
 
@@ -524,12 +565,9 @@ export function parseResponseHead(buf: Buffer, headLength: number, limits: HeadL
     for (let c = buf[pos]!; c !== CR; c = buf[++pos]!) if (isBadValueByte(c)) bad();
   }
   if (buf[pos] !== CR || buf[pos + 1] !== LF) bad();
-  const wire: WireHead = { buf, headerStart: pos + 2, lines: [] };
-  const head = new WireResponseHead(wire, headLength, status, reasonStart, pos);
+  const head = new WireResponseHead(buf, pos + 2, headLength, status, reasonStart, pos);
   head.minor = buf[versionEnd - 1] === 0x31 ? 1 : 0;
-  parseHeaderLines(head, headLength - 2, limits, false, (kind, start, end) => {
-    if (kind === HeaderKind.Upgrade) head.upgrade = buf.toString('latin1', start, end);
-  });
+  parseHeaderLines(head, limits, false);
   return head;
 }
 

@@ -4,6 +4,7 @@ import tls from 'node:tls';
 import type { CertificateStore } from '../certificates.js';
 import { H2Exchange } from './h2-stream.js';
 import type { AddressInfo } from 'node:net';
+import { rewrapWithOnread } from '../../core/accepted-onread.js';
 import type { Logger } from '../../core/log.js';
 import { addressMatcher } from '../../core/net.js';
 import type { Target } from '../../registry/target.js';
@@ -72,10 +73,22 @@ export class HttpListener {
     // allowHalfOpen: a client may half-close after its request and still read the response.
     this.server = options.tls
       ? this.createTlsServer(options.tls.certificates, options.tls.http2)
-      : net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
-          new ClientSession(socket, this.ctx);
-        });
+      : net.createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: true }, (accepted) =>
+          this.accept(accepted),
+        );
     this.server.on('error', (err) => options.log.error({ err }, 'listener error'));
+  }
+
+  /** A plain connection: read through `onread` where this Node allows it (see accepted-onread.ts). */
+  private accept(accepted: net.Socket): void {
+    let session: ClientSession | undefined;
+    const socket = rewrapWithOnread(accepted, this.server, true, (chunk) => session!.receive(chunk));
+    if (socket) {
+      session = new ClientSession(socket, this.ctx, false);
+    } else {
+      session = new ClientSession(accepted, this.ctx);
+      accepted.resume();
+    }
   }
 
   /**

@@ -172,10 +172,17 @@ export class ClientSession implements UpstreamOwner, Expirable {
   /** Set while a chunked response goes to an HTTP/1.0 client without its chunk framing. */
   private dechunker: ChunkedScanner | undefined;
   private clientEnded = false;
+  /** After a 101 answer: the target socket that the client's bytes go to (a WebSocket tunnel). */
+  private tunnel: net.Socket | undefined;
 
+  /**
+   * `dataEvents`: the socket's reads come as 'data' events; otherwise the owner passes them to
+   * receive() (a socket read through net's `onread`).
+   */
   constructor(
     readonly socket: net.Socket,
     private readonly ctx: SessionContext,
+    dataEvents = true,
   ) {
     this.clientIp = socket.remoteAddress ?? '';
     this.localHost = formatHostPort(socket.localAddress ?? '127.0.0.1', socket.localPort ?? 80);
@@ -183,7 +190,7 @@ export class ClientSession implements UpstreamOwner, Expirable {
     ctx.sweeper.add(this);
     this.deadline = ctx.sweeper.after(ctx.timeouts.idleMs);
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.onClientData(chunk));
+    if (dataEvents) socket.on('data', (chunk: Buffer) => this.receive(chunk));
     socket.on('end', () => this.onClientEnd());
     socket.on('error', () => this.close());
     socket.on('close', () => this.onClientClose());
@@ -208,7 +215,8 @@ export class ClientSession implements UpstreamOwner, Expirable {
 
   // ---- client side ---------------------------------------------------------------------------------
 
-  private onClientData(chunk: Buffer): void {
+  /** Bytes from the client. */
+  receive(chunk: Buffer): void {
     try {
       this.handleClientData(chunk);
     } catch (err) {
@@ -244,6 +252,9 @@ export class ClientSession implements UpstreamOwner, Expirable {
         this.pending = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
         this.socket.pause();
         return;
+      case Phase.Tunnel:
+        if (!this.tunnel!.write(chunk)) this.socket.pause(); // resumed on the target's 'drain'
+        return;
       default:
         return;
     }
@@ -251,6 +262,7 @@ export class ClientSession implements UpstreamOwner, Expirable {
 
   private onClientEnd(): void {
     this.clientEnded = true;
+    if (this.phase === Phase.Tunnel) this.tunnel!.end();
     if (this.phase === Phase.Head && !this.pending) this.close();
   }
 
@@ -602,13 +614,14 @@ export class ClientSession implements UpstreamOwner, Expirable {
     this.deadline = 0;
     this.ctx.sweeper.delete(this);
     const client = this.socket;
-    client.removeAllListeners('data');
     client.removeAllListeners('drain');
     const upstream = conn.detachTo(client);
+    this.tunnel = upstream;
     client.write(buildClientResponseHead(head, true, this.req!.minor));
     if (this.pending) upstream.write(this.pending);
     this.pending = undefined;
-    client.pipe(upstream);
+    // From here on receive() passes the client's bytes to the target.
+    upstream.on('drain', () => client.resume());
     upstream.on('error', () => client.destroy());
     upstream.on('close', () => client.destroy());
     client.on('close', () => upstream.destroy());
