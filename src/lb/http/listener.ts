@@ -4,7 +4,7 @@ import tls from 'node:tls';
 import type { CertificateStore } from '../certificates.js';
 import { H2Exchange } from './h2-stream.js';
 import type { AddressInfo } from 'node:net';
-import { rewrapWithOnread } from '../../core/accepted-onread.js';
+import { rewrapWithOnread } from '../../core/shared-onread.js';
 import type { Logger } from '../../core/log.js';
 import { addressMatcher } from '../../core/net.js';
 import type { Target } from '../../registry/target.js';
@@ -79,7 +79,7 @@ export class HttpListener {
     this.server.on('error', (err) => options.log.error({ err }, 'listener error'));
   }
 
-  /** A plain connection: read through `onread` where this Node allows it (see accepted-onread.ts). */
+  /** A plain connection: read through `onread` where this Node allows it (see shared-onread.ts). */
   private accept(accepted: net.Socket): void {
     let session: ClientSession | undefined;
     const socket = rewrapWithOnread(accepted, this.server, true, (chunk) => session!.receive(chunk));

@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { sharedOnread } from '../../core/shared-onread.js';
 import type { Target } from '../../registry/target.js';
 import { ChunkedScanner } from './chunked.js';
 import type { DeadlineSweeper, Expirable } from './deadlines.js';
@@ -68,21 +69,13 @@ export class UpstreamConnection implements Expirable {
     owner: UpstreamOwner,
   ) {
     this.owner = owner;
-    // Reads land in one buffer of this connection's (net `onread`) instead of a fresh buffer and a
-    // stream 'data' event each; what is read is copied out (small copies come from Node's pool), so
-    // nothing downstream ever holds a view of the reused buffer.
-    const readBuffer = Buffer.allocUnsafe(16 * 1024);
+    // Reads reach onRead directly (net `onread` into the shared read buffer, copied out per read)
+    // instead of through a fresh buffer and a stream 'data' event each.
     this.socket = net.connect({
       host: target.host,
       port: target.port,
       noDelay: true,
-      onread: {
-        buffer: readBuffer,
-        callback: (nread: number): boolean => {
-          this.onRead(Buffer.from(readBuffer.subarray(0, nread)));
-          return true;
-        },
-      },
+      onread: sharedOnread((chunk) => this.onRead(chunk)),
     });
     this.deadline = pool.sweeper.after(pool.options.connectTimeoutMs);
     target.connections++;

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { once } from 'node:events';
-import { rewrapWithOnread } from '../../../src/core/accepted-onread.js';
+import { rewrapWithOnread } from '../../../src/core/shared-onread.js';
 
 /** An echo server whose accepted sockets are rewrapped; reports how each was read. */
 async function echoServer(): Promise<{ server: net.Server; port: number; rewrapped: boolean[] }> {

@@ -1,8 +1,8 @@
 import net from 'node:net';
 
-// Reads of accepted connections without Node's stream machinery.
+// Socket reads without Node's stream machinery: into one shared buffer, through net's `onread`.
 //
-// Why by hand: net.connect() takes an `onread` option (reads land in a buffer we own and reach one
+// Accepted connections, by hand: net.connect() takes an `onread` option (reads land in a buffer we own and reach one
 // callback), but net.Server has none, so every accepted socket gets a fresh buffer per read and a
 // stream 'data' event with its next-tick bookkeeping. On a proxy that is a large share of the CPU and
 // of the garbage per request. Node's net.Socket does take an existing handle and `onread` together, so
@@ -12,6 +12,30 @@ import net from 'node:net';
 
 /** One buffer for every socket's reads: each read is copied out before the next read can happen. */
 const SHARED_READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+
+/** Copies the first `nread` bytes of the shared buffer into a buffer of their own. */
+function copyOut(nread: number): Buffer {
+  const chunk = Buffer.allocUnsafe(nread);
+  // Buffer#copy makes a view per call, which costs more than a loop for the small reads of a proxy.
+  if (nread > 256) SHARED_READ_BUFFER.copy(chunk, 0, 0, nread);
+  else for (let i = 0; i < nread; i++) chunk[i] = SHARED_READ_BUFFER[i]!;
+  return chunk;
+}
+
+/**
+ * net's `onread` option for a socket whose reads should reach `onData`, each in a fresh buffer that is
+ * safe to keep. All such sockets read into one shared buffer: a read's callback runs right after the
+ * read, on this thread, and copies the bytes out before returning.
+ */
+export function sharedOnread(onData: (chunk: Buffer) => void): net.OnReadOpts {
+  return {
+    buffer: SHARED_READ_BUFFER,
+    callback: (nread: number): boolean => {
+      onData(copyOut(nread));
+      return true;
+    },
+  };
+}
 
 interface ServerInternals {
   _connections: number;
@@ -53,15 +77,7 @@ export function rewrapWithOnread(
     allowHalfOpen,
     readable: true,
     writable: true,
-    onread: {
-      buffer: SHARED_READ_BUFFER,
-      callback: (nread: number): boolean => {
-        const chunk = Buffer.allocUnsafe(nread);
-        SHARED_READ_BUFFER.copy(chunk, 0, 0, nread);
-        onData(chunk);
-        return true;
-      },
-    },
+    onread: sharedOnread(onData),
   } as net.SocketConstructorOpts);
   const internals = socket as unknown as SocketInternals;
   internals.server = server;
