@@ -6,6 +6,7 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import type { Logger } from 'pino';
+import { rewrapWithOnread } from '../core/shared-onread.js';
 import { parseHostPort } from '../core/types.js';
 import { parseScramVerifier, scramVerifierFromPassword, type ScramVerifier } from './auth/scram.js';
 import { Classifier, loadParser } from './classifier.js';
@@ -64,10 +65,18 @@ export class DbProxy implements SessionContext {
       this.recoveryTimer.unref();
     }
     const { host, port } = parseHostPort(this.config.listen);
-    this.server = createServer({ allowHalfOpen: true }, (socket) => {
+    this.server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (accepted) => {
+      // Reads through `onread` where this Node allows it (see shared-onread.ts); not with TLS, which
+      // takes over the socket's reads after SSLRequest.
+      let session: Session | undefined;
+      const rewrapped = this.tls
+        ? undefined
+        : rewrapWithOnread(accepted, this.server!, true, (chunk) => session!.receive(chunk));
+      const socket = rewrapped ?? accepted;
       this.sessions.add(socket);
       socket.once('close', () => this.sessions.delete(socket));
-      new Session(socket, this);
+      session = new Session(socket, this, rewrapped === undefined);
+      if (!rewrapped) accepted.resume();
     });
     this.server.on('error', (err) => this.log.error({ err }, 'listener error'));
     const bound = await new Promise<{ host: string; port: number }>((resolve, reject) => {

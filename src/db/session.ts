@@ -214,19 +214,24 @@ export class Session implements ServerHandler {
   private retryCause: string | undefined;
   private pumping = false;
 
+  /**
+   * `dataEvents`: the socket's reads come as 'data' events; otherwise the owner passes them to
+   * receive() (a socket read through net's `onread`).
+   */
   constructor(
     private socket: Socket,
     private readonly ctx: SessionContext,
+    dataEvents = true,
   ) {
     this.framer = new MessageFramer(ctx.config.max_message_bytes);
-    this.attachSocket(socket);
+    this.attachSocket(socket, dataEvents);
     ctx.metrics.clients.inc();
   }
 
-  private attachSocket(socket: Socket): void {
+  private attachSocket(socket: Socket, dataEvents: boolean): void {
     this.socket = socket;
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.onClientData(chunk));
+    if (dataEvents) socket.on('data', (chunk: Buffer) => this.receive(chunk));
     socket.on('end', () => {
       // The client half-closed: a message it started but never finished is an error it should see.
       const pending = this.phase === 'startup' ? this.startupBuf.length : this.framer.pendingBytes;
@@ -245,7 +250,8 @@ export class Session implements ServerHandler {
 
   // ---------------------------------------------------------------- client input
 
-  private onClientData(chunk: Buffer): void {
+  /** Bytes from the client. */
+  receive(chunk: Buffer): void {
     if (this.phase === 'closed') return;
     try {
       if (this.phase === 'startup') {
@@ -256,7 +262,7 @@ export class Session implements ServerHandler {
         const rest = this.startupBuf.subarray(len);
         this.startupBuf = Buffer.alloc(0);
         this.onStartupPacket(pkt);
-        if (rest.length && (this.phase as string) !== 'closed') this.onClientData(rest);
+        if (rest.length && (this.phase as string) !== 'closed') this.receive(rest);
         return;
       }
       this.framer.push(chunk, this.onClientMessage);
@@ -284,7 +290,7 @@ export class Session implements ServerHandler {
           this.socket.removeAllListeners('close');
           this.socket.removeAllListeners('error');
           this.socket.removeAllListeners('drain');
-          this.attachSocket(tls);
+          this.attachSocket(tls, true);
         } else {
           this.socket.write('N');
         }
