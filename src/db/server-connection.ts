@@ -7,7 +7,7 @@ import * as msg from './protocol/messages.js';
 import { writeParts } from './output.js';
 import { ScramClient, SCRAM_MECHANISM } from './auth/scram.js';
 import { md5Response } from './auth/md5.js';
-import { ReadSlab } from '../core/read-slab.js';
+import { sharedOnread } from '../core/shared-onread.js';
 
 export interface ServerEndpoint {
   /** "host:port", used as the target id. */
@@ -86,7 +86,7 @@ export class ServerConnection {
     socket.on('close', () => this.destroy());
   }
 
-  /** Called by the socket (net `onread`) with each chunk read into `into`. */
+  /** Called with each chunk read from the server (net `onread`, see shared-onread.ts). */
   private onRead(chunk: Buffer): void {
     try {
       this.framer.push(chunk, this.sink);
@@ -126,17 +126,10 @@ export class ServerConnection {
     options: { timeoutMs: number; applicationName: string },
   ): Promise<ServerConnection> {
     return new Promise((resolve, reject) => {
-      const slab = new ReadSlab();
       const socket = connect({
         host: endpoint.host,
         port: endpoint.port,
-        onread: {
-          buffer: () => slab.next(),
-          callback: (nread: number, buf: Uint8Array): boolean => {
-            conn.onRead(slab.took(buf as Buffer, nread));
-            return true;
-          },
-        },
+        onread: sharedOnread((chunk) => conn.onRead(chunk)),
       });
       const conn = new ServerConnection(endpoint, socket);
       let done = false;
