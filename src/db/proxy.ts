@@ -68,14 +68,14 @@ export class DbProxy implements SessionContext {
     this.server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (accepted) => {
       // Reads through `onread` where this Node allows it (see shared-onread.ts); not with TLS, which
       // takes over the socket's reads after SSLRequest.
-      let session: Session | undefined;
+      // The first read cannot arrive before this callback returns, so `session` is set by then.
       const rewrapped = this.tls
         ? undefined
-        : rewrapWithOnread(accepted, this.server!, true, (chunk) => session!.receive(chunk));
+        : rewrapWithOnread(accepted, this.server!, true, (chunk) => session.receive(chunk));
       const socket = rewrapped ?? accepted;
       this.sessions.add(socket);
       socket.once('close', () => this.sessions.delete(socket));
-      session = new Session(socket, this, rewrapped === undefined);
+      const session = new Session(socket, this, rewrapped === undefined);
       if (!rewrapped) accepted.resume();
     });
     this.server.on('error', (err) => this.log.error({ err }, 'listener error'));
