@@ -1,14 +1,15 @@
 import net from 'node:net';
 
-// Socket reads without Node's stream machinery: into one shared buffer, through net's `onread`.
+// Socket reads without Node's stream machinery: through net's `onread`, into one shared buffer.
 //
-// Accepted connections, by hand: net.connect() takes an `onread` option (reads land in a buffer we own and reach one
-// callback), but net.Server has none, so every accepted socket gets a fresh buffer per read and a
-// stream 'data' event with its next-tick bookkeeping. On a proxy that is a large share of the CPU and
-// of the garbage per request. Node's net.Socket does take an existing handle and `onread` together, so
-// an accepted socket, while still paused (pauseOnConnect), is moved into a new Socket built that way.
-// This uses the socket's `_handle`, which is not public API; when it is not there as expected, the
-// accepted socket is used as it is and reads arrive as 'data' events (same behaviour, more CPU).
+// Accepted connections need a trick, written by hand because no library does it: net.connect() takes
+// an `onread` option (reads land in a buffer we own and reach one callback), but net.Server has none,
+// so every accepted socket gets a fresh buffer per read and a stream 'data' event with its next-tick
+// bookkeeping. On a proxy that is a large share of the CPU and of the garbage per request. Node's
+// net.Socket does take an existing handle and `onread` together, so an accepted socket, while still
+// paused (pauseOnConnect), is moved into a new Socket built that way. This uses the socket's
+// `_handle`, which is not public API; when it is not there as expected, the accepted socket is used as
+// it is and reads arrive as 'data' events (same behaviour, more CPU).
 
 /** One buffer for every socket's reads: each read is copied out before the next read can happen. */
 const SHARED_READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
