@@ -99,7 +99,15 @@ export class TargetGroup extends EventEmitter<TargetGroupEvents> {
     const allUnhealthy =
       healthy.length === 0 && inService.length > 0 && inService.every((t) => t.state === 'unhealthy');
     const failOpen = allUnhealthy;
-    this.eligible = failOpen ? inService : healthy;
+    if (failOpen) {
+      // Fail open, as ELB does, but not onto targets that live traffic just found refusing or failing
+      // (passively ejected): the checks may be wrong about the others, not about those. If that leaves
+      // none, all of them.
+      const notEjected = inService.filter((t) => !t.isEjected(now));
+      this.eligible = notEjected.length > 0 ? notEjected : inService;
+    } else {
+      this.eligible = healthy;
+    }
     if (healthy.length === 0 && !failOpen) {
       // Nothing proven healthy and nothing proven unhealthy yet (all initial): offer them all.
       this.eligible = inService;

@@ -87,6 +87,24 @@ describe('health, failover and timeouts', () => {
       assert.equal((await get(`${lb.url}/closed`)).target, String(targets[1]!.port));
   });
 
+  it('fails open onto the targets that still answer: a dead one is ejected by live traffic', async () => {
+    targets = await startTargets(3);
+    for (const t of targets) t.healthStatus = 500;
+    lb = await startLb(targets);
+    assert.ok(await waitFor(() => lb!.group.failOpen, 2000));
+    const dead = targets[0]!;
+    await dead.kill();
+    // Every GET still succeeds (connect failures are retried elsewhere), and once the dead target has
+    // failed its consecutive connects it is left out of the fail-open set.
+    const result = await load(`${lb.url}/open`, 4, 1500);
+    assert.deepEqual([...result.statuses.keys()], [200], `statuses: ${JSON.stringify([...result.statuses])}`);
+    const deadTarget = lb.group.get(dead.id)!;
+    assert.ok(deadTarget.isEjected(Date.now()), 'the dead target is ejected');
+    assert.equal(lb.group.failOpen, true);
+    const eligible = lb.group.eligibleTargets().map((t) => t.id);
+    assert.deepEqual(eligible.sort(), [targets[1]!.id, targets[2]!.id].sort());
+  });
+
   it('answers 504 when a target does not answer in time', async () => {
     targets = await startTargets(1);
     targets[0]!.delayMs = 1500;
