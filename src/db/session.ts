@@ -444,8 +444,10 @@ export class Session implements ServerHandler {
       }
       case 0x42: {
         // B
-        const portalEnd = raw.indexOf(0, 5);
-        const name = raw.toString('utf8', portalEnd + 1, raw.indexOf(0, portalEnd + 1));
+        const portalEnd = raw[5] === 0 ? 5 : raw.indexOf(0, 5);
+        // The unnamed statement (what drivers mostly bind) needs no decoding.
+        const name =
+          raw[portalEnd + 1] === 0 ? '' : raw.toString('utf8', portalEnd + 1, raw.indexOf(0, portalEnd + 1));
         const stmt = name ? this.statements.get(name) : undefined;
         const sql = stmt ? { text: stmt.sql, rest: stmt.parseRest } : name ? undefined : this.unnamedSql;
         this.batch(stmt ? stmt.cls : name ? NEUTRAL : this.unnamedCls).msgs.push({ type, raw, stmt, sql });
@@ -455,7 +457,7 @@ export class Session implements ServerHandler {
       case 0x43: {
         // D, C
         const isStatement = raw[5] === 0x53;
-        const name = raw.toString('utf8', 6, raw.length - 1);
+        const name = raw.length === 7 ? '' : raw.toString('utf8', 6, raw.length - 1);
         const stmt = isStatement && name ? this.statements.get(name) : undefined;
         if (type === 0x43 && stmt) this.statements.delete(name);
         this.batch(stmt && type === 0x44 ? stmt.cls : undefined).msgs.push({

@@ -66,11 +66,15 @@ export class BodyReader {
     private readonly end: number,
   ) {}
   cstring(): string {
+    const start = this.pos;
+    this.skipCstring();
+    return this.buf.toString('utf8', start, this.pos - 1);
+  }
+  /** Steps over a NUL-terminated string without decoding it (validation only). */
+  skipCstring(): void {
     const nul = this.buf.indexOf(0, this.pos);
     if (nul < 0 || nul >= this.end) throw new FramingError('invalid message format: unterminated string');
-    const s = this.buf.toString('utf8', this.pos, nul);
     this.pos = nul + 1;
-    return s;
   }
   int16(): number {
     if (this.pos + 2 > this.end) throw new FramingError('invalid message format: truncated');
@@ -110,8 +114,8 @@ export function validateFrontendMessage(type: number, buf: Buffer, start: number
   switch (type) {
     case 0x50: {
       // P Parse
-      r.cstring();
-      r.cstring();
+      r.skipCstring();
+      r.skipCstring();
       const n = r.int16();
       if (n < 0) throw new FramingError('invalid message format: negative parameter count');
       r.skip(4 * n);
@@ -119,8 +123,8 @@ export function validateFrontendMessage(type: number, buf: Buffer, start: number
     }
     case 0x42: {
       // B Bind
-      r.cstring();
-      r.cstring();
+      r.skipCstring();
+      r.skipCstring();
       const nf = r.int16();
       if (nf < 0) throw new FramingError('invalid message format: negative format count');
       r.skip(2 * nf);
@@ -144,11 +148,11 @@ export function validateFrontendMessage(type: number, buf: Buffer, start: number
         throw new FramingError('invalid message format: Describe/Close target must be S or P');
       }
       r.skip(1);
-      r.cstring();
+      r.skipCstring();
       return r.done();
     }
     case 0x45: // E Execute
-      r.cstring();
+      r.skipCstring();
       r.int32();
       return r.done();
     case 0x53: // S Sync
@@ -159,7 +163,7 @@ export function validateFrontendMessage(type: number, buf: Buffer, start: number
     case 0x64: // d CopyData
       return;
     case 0x66: // f CopyFail
-      r.cstring();
+      r.skipCstring();
       return r.done();
     case 0x46: {
       // F FunctionCall
