@@ -26,6 +26,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 interface ServerStatus {
   server: string;
   eligible: boolean;
+  up: boolean;
 }
 
 let up: UpProcess | undefined;
@@ -95,7 +96,16 @@ test('balanced topology under load survives an app, a replica and the primary dy
   events.primaryKilled = Date.now() - t0;
   await must(control(dataDir, '/kill', { name: 'pg-s0-primary' }));
   await at(19_000);
+  events.primaryRestarted = Date.now() - t0;
   await must(control(dataDir, '/restart', { name: 'pg-s0-primary' }));
+  // The outage ends when the proxy has the primary back (PostgreSQL's crash recovery takes longer on a
+  // busy box); that must not take long.
+  const primary = `127.0.0.1:${topo.ports.pg}`;
+  for (let deadline = Date.now() + 10_000; ; await sleep(100)) {
+    const servers = ((await (await fetch(proxyAdmin)).json()) as { servers: ServerStatus[] }).servers;
+    if (servers.some((s) => s.server === primary && s.up)) break;
+    assert.ok(Date.now() < deadline, `the db-proxy did not see ${primary} back: ${JSON.stringify(servers)}`);
+  }
   events.primaryBack = Date.now() - t0;
   await remember();
   const result = await load;
