@@ -3,7 +3,7 @@ import type { TargetGroup } from '../registry/target-group.js';
 
 /** Passive checks from live traffic (Envoy's outlier detection, plus a gray-failure share cut). */
 export interface PassiveHealthConfig {
-  /** Consecutive connect failures or 5xx answers that eject a target. */
+  /** Consecutive connect failures or failed answers (5xx, reset, timeout) that eject a target. */
   consecutiveFailures: number;
   /** First ejection time; each further ejection of the same target lasts longer (×count), up to max. */
   baseEjectionMs: number;
@@ -76,8 +76,11 @@ export class PassiveHealth {
     }
   }
 
-  /** A connect failure, a reset, a timeout or a 5xx from the target. */
-  recordFailure(target: Target, now: number): void {
+  /**
+   * A failure seen by live traffic: `connect` when the target could not be connected to (it cannot
+   * serve anything), `answer` for a reset, a timeout or a 5xx after the request went out (it is alive).
+   */
+  recordFailure(target: Target, now: number, kind: 'connect' | 'answer' = 'answer'): void {
     const s = this.statsOf(target);
     s.consecutiveFailures++;
     if (s.consecutiveFailures < this.config.consecutiveFailures || target.isEjected(now)) return;
@@ -85,6 +88,10 @@ export class PassiveHealth {
     const ejected = targets.filter((t) => t.isEjected(now)).length;
     if (((ejected + 1) / targets.length) * 100 > this.config.maxEjectionPercent && targets.length > 1) return;
     if (targets.length === 1) return; // ejecting the only target helps nobody
+    // A target that answers, even with errors, is not ejected when no other target could take its
+    // traffic (all others failing their checks or ejected): the errors may be shared (a database
+    // outage behind every app), and ejecting it would leave only targets known to be worse.
+    if (kind === 'answer' && !targets.some((t) => t !== target && t.isHealthyAndInService(now))) return;
     target.ejectionCount++;
     const duration = Math.min(this.config.baseEjectionMs * target.ejectionCount, this.config.maxEjectionMs);
     target.ejectedUntil = now + duration;

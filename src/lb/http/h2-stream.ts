@@ -133,7 +133,7 @@ export class H2Exchange implements UpstreamOwner {
   onUpstreamConnectError(conn: UpstreamConnection, _err: Error, timedOut: boolean): void {
     if (conn !== this.conn) return;
     this.conn = undefined;
-    this.groupRt?.passive.recordFailure(conn.target, this.ctx.sweeper.now);
+    this.groupRt?.passive.recordFailure(conn.target, this.ctx.sweeper.now, 'connect');
     this.endAttempt();
     this.tryNext(
       timedOut ? 504 : 502,

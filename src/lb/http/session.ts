@@ -406,7 +406,7 @@ export class ClientSession implements UpstreamOwner, Expirable {
     if (this.conn !== conn) return;
     this.conn = undefined;
     this.ctx.stats.upstreamErrors++;
-    this.groupRt?.passive.recordFailure(conn.target, this.ctx.sweeper.now);
+    this.groupRt?.passive.recordFailure(conn.target, this.ctx.sweeper.now, 'connect');
     this.lastFailure = timedOut
       ? { status: 504, detail: 'timed out connecting to the target', connect: true }
       : {

@@ -173,7 +173,7 @@ export class TcpProxyConnection {
     if (timedOut) stats.connectTimeouts++;
     this.owner.statsOf(target).connectFailures++;
     // A client that left while we were connecting says nothing about the target.
-    if (!this.clientClosed) this.owner.passive?.recordFailure(target, Date.now());
+    if (!this.clientClosed) this.owner.passive?.recordFailure(target, Date.now(), 'connect');
     this.owner.log.debug({ target: target.id, err: err.message }, 'connect to target failed');
     this.connectNext();
   }

@@ -2,6 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createBalancer } from '../../../src/balancing/index.js';
 import { HealthStateMachine } from '../../../src/health/state-machine.js';
+import { DEFAULT_PASSIVE_HEALTH, PassiveHealth } from '../../../src/health/passive.js';
 import { parseSuccessCodes } from '../../../src/health/matcher.js';
 import { RetryBudget } from '../../../src/lb/retry-budget.js';
 import type { Target } from '../../../src/registry/target.js';
@@ -72,6 +73,45 @@ describe('target group', () => {
     assert.equal(g.failOpen, false);
     assert.deepEqual(ids(g), ['h:2']);
     assert.deepEqual(events, [true, false]);
+  });
+
+  it('passive checks: failed answers eject a target only while another can take its traffic', () => {
+    const now = Date.now();
+    const failTimes = (p: PassiveHealth, t: Target, kind: 'connect' | 'answer') => {
+      for (let i = 0; i < DEFAULT_PASSIVE_HEALTH.consecutiveFailures; i++) p.recordFailure(t, now, kind);
+    };
+    // Three healthy targets: one answering 5xx is ejected.
+    let g = group();
+    for (const t of g.list()) t.health.observe(PASS);
+    g.refresh();
+    let passive = new PassiveHealth(g);
+    failTimes(passive, g.get('h:1')!, 'answer');
+    assert.equal(g.get('h:1')!.isEjected(now), true);
+    assert.deepEqual(ids(g), ['h:2', 'h:3']);
+
+    // The others failing their checks: the one still answering (with errors) stays.
+    g = group();
+    g.get('h:1')!.health.observe(PASS);
+    for (const id of ['h:2', 'h:3']) g.get(id)!.health.observe(FAIL);
+    g.refresh();
+    passive = new PassiveHealth(g);
+    failTimes(passive, g.get('h:1')!, 'answer');
+    assert.equal(g.get('h:1')!.isEjected(now), false, 'the last target that answers is kept');
+    assert.deepEqual(ids(g), ['h:1']);
+    // A target that refuses connections is ejected even so: it cannot serve anything.
+    failTimes(passive, g.get('h:1')!, 'connect');
+    assert.equal(g.get('h:1')!.isEjected(now), true);
+
+    // Failing open (every target failing its checks), a dead target drops out of the set.
+    g = group();
+    for (const t of g.list()) t.health.observe(FAIL);
+    g.refresh();
+    assert.equal(g.failOpen, true);
+    passive = new PassiveHealth(g);
+    failTimes(passive, g.get('h:2')!, 'connect');
+    assert.deepEqual(ids(g), ['h:1', 'h:3']);
+    failTimes(passive, g.get('h:1')!, 'answer');
+    assert.deepEqual(ids(g), ['h:1', 'h:3'], 'answers with errors do not eject while failing open');
   });
 
   it('keeps a history of transitions with reasons', () => {
