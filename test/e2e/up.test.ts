@@ -139,11 +139,13 @@ test('balanced topology under load survives an app, a replica and the primary dy
   // No failed read while an app instance or the replica dies: the LB retries reads on another app,
   // the db-proxy on another server. While the primary is down, a read that must see the client's
   // own write not yet replayed on the replica (read-your-writes) can only run on the primary and
-  // fails: that may happen to the few reads sent right after a write, never to the others.
+  // fails: that may happen to the few reads sent right after a write, and to those running on the
+  // primary at the instant it is killed (about a fifth of a second's 28 reads at most), never to the
+  // others.
   const readsOutside = timeline.filter((s) => !inOutage(s.second)).reduce((n, s) => n + s.readFailed, 0);
   assert.equal(readsOutside, 0, `reads failed outside the primary's outage: ${context}`);
   const readsInside = timeline.filter((s) => inOutage(s.second)).reduce((n, s) => n + s.readFailed, 0);
-  assert.ok(readsInside <= 3, `more than a few reads failed while the primary was down: ${context}`);
+  assert.ok(readsInside <= 6, `more than a few reads failed while the primary was down: ${context}`);
 
   // Writes fail only while the primary is down (second granularity, +3 s for the proxy to see it
   // back). A write in flight on app-1 at the moment it is SIGKILLed cannot be retried safely (it was
