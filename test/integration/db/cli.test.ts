@@ -1,15 +1,15 @@
 // `scaleout db-proxy` as a user runs it: the built CLI, its startup lines, its config errors.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
+import { CLI, startCli } from '../../helpers/cli.js';
+import { proxyUrlFor, startTestDbProxy } from '../../helpers/db-proxy.js';
 import { atFileEnd, startTestCluster, type PgCluster } from '../../helpers/postgres.js';
 import { freePort } from '../../../src/topology/postgres.js';
 import { client } from './harness.js';
-
-const CLI = join(process.cwd(), 'dist', 'cli.js');
 
 describe('scaleout db-proxy CLI', () => {
   let cluster: PgCluster;
@@ -22,45 +22,17 @@ describe('scaleout db-proxy CLI', () => {
   });
 
   it('starts from flags, says what listens where and the state of every server, and proxies', async () => {
-    const port = await freePort();
-    const child = spawn(
-      process.execPath,
-      [
-        CLI,
-        'db-proxy',
-        '--listen',
-        `127.0.0.1:${port}`,
-        '--primary',
-        cluster.primary.url,
-        '--replica',
-        cluster.replicas[0]!.url,
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    atFileEnd(async () => {
-      child.kill('SIGTERM');
-    });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    const deadline = Date.now() + 15_000;
-    while (
-      !out.includes(`replica ${cluster.replicas[0]!.host}:${cluster.replicas[0]!.port}`) &&
-      Date.now() < deadline
-    ) {
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    assert.match(out, new RegExp(`db-proxy listening on 127.0.0.1:${port}`));
+    const proxy = await startTestDbProxy(cluster);
+    const replica = cluster.replicas[0]!;
+    await proxy.cli.waitFor(new RegExp(`replica ${replica.host}:${replica.port}`), 15_000);
+    const out = proxy.cli.output();
+    assert.match(out, new RegExp(`db-proxy listening on 127.0.0.1:${proxy.port}`));
     assert.match(out, new RegExp(`primary 127.0.0.1:${cluster.primary.port}: healthy`));
-    assert.match(out, new RegExp(`replica 127.0.0.1:${cluster.replicas[0]!.port}: healthy`));
-    const c = await client(`postgres://${cluster.user}@127.0.0.1:${port}/${cluster.database}`);
-    assert.equal(
-      (await c.query('SELECT inet_server_port() AS port')).rows[0].port,
-      cluster.replicas[0]!.port,
-    );
+    assert.match(out, new RegExp(`replica 127.0.0.1:${replica.port}: healthy`));
+    const c = await client(proxy.url);
+    assert.equal((await c.query('SELECT inet_server_port() AS port')).rows[0].port, replica.port);
     await c.end();
-    child.kill('SIGTERM');
-    const code = await new Promise((r) => child.once('exit', r));
-    assert.equal(code, 0);
+    assert.equal(await proxy.cli.stop(), 0);
   });
 
   it('config errors name the file, the key and the problem', () => {
@@ -83,20 +55,13 @@ describe('scaleout db-proxy CLI', () => {
       file,
       `database:\n  listen: 127.0.0.1:${port}\n  primary: ${cluster.primary.url}\n  replicas:\n    - ${cluster.replicas[0]!.url}\n  pool_mode: session\n`,
     );
-    const child = spawn(process.execPath, [CLI, 'db-proxy', '--config', file], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    atFileEnd(async () => {
-      child.kill('SIGTERM');
-    });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    while (!out.includes('listening')) await new Promise((r) => setTimeout(r, 50));
-    assert.match(out, /"poolMode":"session"/);
-    const c = await client(`postgres://${cluster.user}@127.0.0.1:${port}/${cluster.database}`);
+    const cli = startCli(['db-proxy', '--config', file]);
+    atFileEnd(async () => void (await cli.stop()));
+    await cli.waitFor(/listening/, 15_000);
+    assert.match(cli.output(), /"poolMode":"session"/);
+    const c = await client(proxyUrlFor(cluster, port));
     assert.equal((await c.query('SELECT 7 AS n')).rows[0].n, 7);
     await c.end();
-    child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
+    assert.equal(await cli.stop(), 0);
   });
 });
