@@ -85,13 +85,18 @@ test('balanced topology under load survives an app, a replica and the primary dy
   await must(control(dataDir, '/restart', { name: 'pg-s0-replica1' }));
   await remember();
   // Reads need the replica while the primary is down: wait until the proxy takes it back.
-  const replica = `127.0.0.1:${topo.ports.pg + 1}`;
   const proxyAdmin = `http://127.0.0.1:${topo.ports.proxy + 1}/status`;
-  for (let deadline = Date.now() + 20_000; ; await sleep(100)) {
-    const servers = ((await (await fetch(proxyAdmin)).json()) as { servers: ServerStatus[] }).servers;
-    if (servers.some((s) => s.server === replica && s.eligible)) break;
-    assert.ok(Date.now() < deadline, `the db-proxy did not take ${replica} back: ${JSON.stringify(servers)}`);
-  }
+  const untilProxySees = async (server: string, ok: (s: ServerStatus) => boolean, withinMs: number) => {
+    for (let deadline = Date.now() + withinMs; ; await sleep(100)) {
+      const servers = ((await (await fetch(proxyAdmin)).json()) as { servers: ServerStatus[] }).servers;
+      if (servers.some((s) => s.server === server && ok(s))) return;
+      assert.ok(
+        Date.now() < deadline,
+        `the db-proxy did not take ${server} back: ${JSON.stringify(servers)}`,
+      );
+    }
+  };
+  await untilProxySees(`127.0.0.1:${topo.ports.pg + 1}`, (s) => s.eligible, 20_000);
   await at(15_000);
   events.primaryKilled = Date.now() - t0;
   await must(control(dataDir, '/kill', { name: 'pg-s0-primary' }));
@@ -100,12 +105,7 @@ test('balanced topology under load survives an app, a replica and the primary dy
   await must(control(dataDir, '/restart', { name: 'pg-s0-primary' }));
   // The outage ends when the proxy has the primary back (PostgreSQL's crash recovery takes longer on a
   // busy box); that must not take long.
-  const primary = `127.0.0.1:${topo.ports.pg}`;
-  for (let deadline = Date.now() + 10_000; ; await sleep(100)) {
-    const servers = ((await (await fetch(proxyAdmin)).json()) as { servers: ServerStatus[] }).servers;
-    if (servers.some((s) => s.server === primary && s.up)) break;
-    assert.ok(Date.now() < deadline, `the db-proxy did not see ${primary} back: ${JSON.stringify(servers)}`);
-  }
+  await untilProxySees(`127.0.0.1:${topo.ports.pg}`, (s) => s.up, 10_000);
   events.primaryBack = Date.now() - t0;
   await remember();
   const result = await load;
