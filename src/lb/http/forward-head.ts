@@ -18,6 +18,8 @@ export interface ForwardContext {
   trustedPeer: boolean;
   /** Host for HTTP/1.0 requests that carry none (targets speak 1.1, which requires one). */
   defaultHost: string;
+  /** Kept here on first use: the X-Forwarded-* lines when the peer sent none worth keeping. */
+  ownForwardedLines?: string;
 }
 
 function isHopByHop(kind: HeaderKind): boolean {
@@ -44,15 +46,24 @@ function writeLatin1(text: string, dst: Buffer, at: number): number {
   return text.length;
 }
 
+/** Bytes of the header lines that `drop` refuses. */
+function droppedBytes(wire: WireHead, drop: (kind: HeaderKind) => boolean): number {
+  const { notable } = wire;
+  let size = 0;
+  for (let i = 0; i < notable.length; i += 3)
+    if (drop(notable[i + 2]!)) size += notable[i + 1]! - notable[i]!;
+  return size;
+}
+
 /**
  * Copies the bytes of `wire` from `from` to the end of its header lines, leaving out the lines that
- * `drop` refuses, into `out` at `at` (with `out` undefined it only counts). Returns the byte count.
+ * `drop` refuses, into `out` at `at`. Returns the byte count.
  */
 function copyKeptLines(
   wire: WireHead,
   from: number,
   drop: (kind: HeaderKind) => boolean,
-  out: Buffer | undefined,
+  out: Buffer,
   at: number,
 ): number {
   const { buf, notable } = wire;
@@ -60,13 +71,10 @@ function copyKeptLines(
   let pos = from;
   for (let i = 0; i < notable.length; i += 3) {
     if (!drop(notable[i + 2]!)) continue;
-    const start = notable[i]!;
-    if (out !== undefined) copyBytes(buf, pos, start, out, at + size);
-    size += start - pos;
+    size += copyBytes(buf, pos, notable[i]!, out, at + size);
     pos = notable[i + 1]!;
   }
-  if (out !== undefined) copyBytes(buf, pos, wire.headerEnd, out, at + size);
-  return size + wire.headerEnd - pos;
+  return size + copyBytes(buf, pos, wire.headerEnd, out, at + size);
 }
 
 /** `prefix`, the bytes from `from` with the kept lines, `suffix` and `body`, in one new buffer. */
@@ -78,7 +86,7 @@ function assemble(
   suffix: string,
   body?: Buffer,
 ): Buffer {
-  const linesSize = copyKeptLines(wire, from, drop, undefined, 0);
+  const linesSize = wire.headerEnd - from - droppedBytes(wire, drop);
   const bodySize = body === undefined ? 0 : body.length;
   const out = Buffer.allocUnsafe(prefix.length + linesSize + suffix.length + bodySize);
   let at = writeLatin1(prefix, out, 0);
@@ -130,7 +138,8 @@ export function buildUpstreamRequestHead(req: RequestHead, ctx: ForwardContext):
     }
     suffix = forwardedLines(ctx, xff, proto, port);
   } else {
-    suffix = forwardedLines(ctx, undefined);
+    // The same for every request of a connection (the session keeps one ForwardContext).
+    suffix = ctx.ownForwardedLines ??= forwardedLines(ctx, undefined);
   }
   if (req.upgrade !== undefined) suffix += `Connection: upgrade\r\nUpgrade: ${req.upgrade}\r\n`;
   suffix += '\r\n';

@@ -9,7 +9,12 @@ import type { RetryBudget } from '../retry-budget.js';
 import { redirectLocation, type RouteAction, type Router } from '../router.js';
 import { ChunkedScanner } from './chunked.js';
 import type { DeadlineSweeper, Expirable } from './deadlines.js';
-import { buildClientResponseHead, buildUpstreamRequestHead, dropHeaderLines } from './forward-head.js';
+import {
+  buildClientResponseHead,
+  buildUpstreamRequestHead,
+  dropHeaderLines,
+  type ForwardContext,
+} from './forward-head.js';
 import {
   findHeadEnd,
   HeaderKind,
@@ -139,6 +144,8 @@ export class ClientSession implements UpstreamOwner, Expirable {
   private readonly clientIp: string;
   /** host:port the client connected to: the Host for HTTP/1.0 requests that send none. */
   private readonly localHost: string;
+  private forward: ForwardContext | undefined;
+  private forwardMatcher: ((ip: string) => boolean) | undefined;
 
   // The request in progress.
   private req: RequestHead | undefined;
@@ -298,13 +305,7 @@ export class ClientSession implements UpstreamOwner, Expirable {
     this.bodyScanner = head.chunked ? new ChunkedScanner(400) : undefined;
     this.bodyRemaining = head.chunked ? 0 : Math.max(head.contentLength, 0);
     this.requestBodyDone = !head.chunked && this.bodyRemaining === 0;
-    this.upstreamHead = buildUpstreamRequestHead(head, {
-      clientIp: this.clientIp,
-      proto: this.ctx.proto,
-      listenerPort: this.ctx.listenerPort,
-      trustedPeer: this.ctx.isTrustedPeer(this.clientIp),
-      defaultHost: this.localHost,
-    });
+    this.upstreamHead = buildUpstreamRequestHead(head, this.forwardContext());
     this.startedAt = performance.now();
     this.upstreamMs = -1;
     this.groupRt = undefined;
@@ -321,6 +322,25 @@ export class ClientSession implements UpstreamOwner, Expirable {
     const first = this.selection.next();
     if (!first) return this.respondError(503, 'no target is available');
     this.startAttempt(first);
+  }
+
+  /**
+   * What the upstream head needs to know about this connection: made once, and again only when a
+   * reload replaced the trusted-proxies matcher.
+   */
+  private forwardContext(): ForwardContext {
+    const matcher = this.ctx.isTrustedPeer;
+    if (this.forward === undefined || this.forwardMatcher !== matcher) {
+      this.forwardMatcher = matcher;
+      this.forward = {
+        clientIp: this.clientIp,
+        proto: this.ctx.proto,
+        listenerPort: this.ctx.listenerPort,
+        trustedPeer: matcher(this.clientIp),
+        defaultHost: this.localHost,
+      };
+    }
+    return this.forward;
   }
 
   /** Redirects and fixed responses, answered by the LB itself. */
