@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { copyBytes } from './copy-bytes.js';
 
 // Socket reads without Node's stream machinery: through net's `onread`, into one shared buffer.
 //
@@ -17,9 +18,7 @@ const SHARED_READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 /** Copies the first `nread` bytes of the shared buffer into a buffer of their own. */
 function copyOut(nread: number): Buffer {
   const chunk = Buffer.allocUnsafe(nread);
-  // Buffer#copy makes a view per call, which costs more than a loop for the small reads of a proxy.
-  if (nread > 256) SHARED_READ_BUFFER.copy(chunk, 0, 0, nread);
-  else for (let i = 0; i < nread; i++) chunk[i] = SHARED_READ_BUFFER[i]!;
+  copyBytes(SHARED_READ_BUFFER, 0, nread, chunk, 0);
   return chunk;
 }
 

@@ -1,3 +1,4 @@
+import { copyBytes } from '../../core/copy-bytes.js';
 import {
   HeaderKind,
   HOP_BY_HOP,
@@ -28,15 +29,6 @@ function isHopByHop(kind: HeaderKind): boolean {
 
 function isXForwarded(kind: HeaderKind): boolean {
   return kind >= HeaderKind.XForwardedFor;
-}
-
-/** Copies src[start, end) into dst at `at`; returns the byte count. */
-function copyBytes(src: Buffer, start: number, end: number, dst: Buffer, at: number): number {
-  const n = end - start;
-  // Buffer#copy makes a view per call, which costs more than a loop over a header line's bytes.
-  if (n > 64) src.copy(dst, at, start, end);
-  else for (let i = 0; i < n; i++) dst[at + i] = src[start + i]!;
-  return n;
 }
 
 /** Writes a short latin1 string into dst at `at`; returns the byte count. */
