@@ -1,7 +1,8 @@
 // Helpers shared by the db benchmarks (run.ts, sharded.ts): CPU accounting from /proc, the shared
 // bench lock, taskset pinning.
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 
 /** `argv` under `taskset -c cpusList` (empty list: no pinning). */
 export const pinned = (cpusList: string, argv: string[]): string[] =>
@@ -72,4 +73,40 @@ export async function withLock<T>(lock: string, fn: () => Promise<T>, log: (s: s
     holder.stdin!.end();
     await new Promise((r) => holder.once('exit', r));
   }
+}
+
+// ------------------------------------------------------------------ one timed pgbench run
+
+const run = promisify(execFile);
+
+/**
+ * Runs `cmd` (a pgbench command line) under the bench lock and returns its output (with a "FAILED:"
+ * line if it failed or ran past `durationS` + 60 s) and the CPU seconds (total and system) that the
+ * process tree of `proxyPid` used meanwhile (0 without a proxy).
+ */
+export async function timedPgbench(
+  cmd: string[],
+  durationS: number,
+  proxyPid: number | undefined,
+  lock: string,
+  log: (s: string) => void,
+): Promise<{ out: string; cpu: number; sys: number }> {
+  const proxyCpu = () => (proxyPid === undefined ? { user: 0, sys: 0 } : treeCpu(proxyPid));
+  return withLock(
+    lock,
+    async () => {
+      const cpu0 = proxyCpu();
+      const out = await run(cmd[0]!, cmd.slice(1), {
+        timeout: (durationS + 60) * 1000,
+        maxBuffer: 1 << 24,
+      }).then(
+        (r) => r.stdout + r.stderr,
+        (err: { stdout?: string; stderr?: string; message: string }) =>
+          `${err.stdout ?? ''}${err.stderr ?? ''}\nFAILED: ${err.message}`,
+      );
+      const cpu1 = proxyCpu();
+      return { out, cpu: cpu1.user + cpu1.sys - cpu0.user - cpu0.sys, sys: cpu1.sys - cpu0.sys };
+    },
+    log,
+  );
 }

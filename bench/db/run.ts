@@ -16,7 +16,7 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { PgCluster, findPgBinDir, freePort } from '../../src/topology/postgres.js';
-import { pinned, treeCpu, withLock } from './common.js';
+import { pinned, timedPgbench } from './common.js';
 import { runSharded } from './sharded.js';
 
 const run = promisify(execFile);
@@ -297,23 +297,7 @@ async function measure(
   if (workload === 'ro') args.push('-S');
   args.push(DB);
   const cmd = pinned(PGBENCH_CPUS, [join(BIN, 'pgbench'), ...args]);
-  const { out, cpu, sys } = await withLock(
-    LOCK,
-    async () => {
-      const cpu0 = proxy ? treeCpu(proxy.child.pid!) : { user: 0, sys: 0 };
-      const result = await run(cmd[0]!, cmd.slice(1), {
-        timeout: (DURATION + 60) * 1000,
-        maxBuffer: 1 << 24,
-      }).then(
-        (r) => r.stdout + r.stderr,
-        (err: { stdout?: string; stderr?: string; message: string }) =>
-          `${err.stdout ?? ''}${err.stderr ?? ''}\nFAILED: ${err.message}`,
-      );
-      const cpu1 = proxy ? treeCpu(proxy.child.pid!) : { user: 0, sys: 0 };
-      return { out: result, cpu: cpu1.user + cpu1.sys - cpu0.user - cpu0.sys, sys: cpu1.sys - cpu0.sys };
-    },
-    log,
-  );
+  const { out, cpu, sys } = await timedPgbench(cmd, DURATION, proxy?.child.pid, LOCK, log);
   await stopRoute(proxy);
   await waitForBackendsGone(cluster);
   const after = await dbCounters(cluster);

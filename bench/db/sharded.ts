@@ -5,15 +5,13 @@
 //
 // Run alone: `node --import tsx bench/db/sharded.ts` (the same knobs as run.ts: DURATION, CLIENTS,
 // THREADS, MODES, PROXY_CPUS, PGBENCH_CPUS, BENCH_LOCK; SHARD_SCALE = accounts in units of 100,000).
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { PgCluster, findPgBinDir, freePort } from '../../src/topology/postgres.js';
-import { pinned, treeCpu, withLock } from './common.js';
+import { pinned, timedPgbench } from './common.js';
 
-const run = promisify(execFile);
 const env = process.env;
 const DURATION = Number(env.DURATION ?? 15);
 const CLIENTS = Number(env.CLIENTS ?? 16);
@@ -116,23 +114,7 @@ async function measure(dir: string, clusters: PgCluster[], mode: string): Promis
     'bench',
     DB,
   ]);
-  const { out, cpu } = await withLock(
-    LOCK,
-    async () => {
-      const cpu0 = treeCpu(proxy.child.pid!);
-      const out = await run(cmd[0]!, cmd.slice(1), {
-        timeout: (DURATION + 60) * 1000,
-        maxBuffer: 1 << 24,
-      }).then(
-        (r) => r.stdout + r.stderr,
-        (e: { stdout?: string; stderr?: string; message: string }) =>
-          `${e.stdout ?? ''}${e.stderr ?? ''}\nFAILED: ${e.message}`,
-      );
-      const cpu1 = treeCpu(proxy.child.pid!);
-      return { out, cpu: cpu1.user + cpu1.sys - cpu0.user - cpu0.sys };
-    },
-    log,
-  );
+  const { out, cpu } = await timedPgbench(cmd, DURATION, proxy.child.pid, LOCK, log);
   proxy.child.kill('SIGTERM');
   await new Promise((r) => proxy.child.once('exit', r));
   await sleep(700);
