@@ -28,6 +28,15 @@ const hostPort = z.string().refine((v) => {
 export const SHARD_KEY_TYPES = ['bigint', 'int', 'smallint', 'text', 'uuid'] as const;
 export type ShardKeyType = (typeof SHARD_KEY_TYPES)[number];
 
+/** The PostgreSQL column type of each shard key type. */
+export const SQL_TYPE_OF_KEY: Record<ShardKeyType, string> = {
+  bigint: 'bigint',
+  int: 'integer',
+  smallint: 'smallint',
+  text: 'text',
+  uuid: 'uuid',
+};
+
 /** A table name as written in SQL: `name` or `schema.name` (unquoted identifiers are lower-cased). */
 const tableName = z
   .string()

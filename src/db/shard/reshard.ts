@@ -11,19 +11,11 @@
 // The old layout stays in scaleout_old (and the old config in a backup) until `finish` drops it;
 // `rollback` moves it back.
 import pg from 'pg';
-import type { DatabaseConfig, ShardKeyType } from '../config.js';
+import { SQL_TYPE_OF_KEY, type DatabaseConfig, type ShardKeyType } from '../config.js';
 
 const NEW = 'scaleout_reshard';
 const OLD = 'scaleout_old';
 const BATCH = 2000;
-
-const SQL_TYPE: Record<ShardKeyType, string> = {
-  bigint: 'bigint',
-  int: 'integer',
-  smallint: 'smallint',
-  text: 'text',
-  uuid: 'uuid',
-};
 
 export interface ReshardPlan {
   /** Primary URLs of the old layout, in shard order. */
@@ -126,7 +118,9 @@ export async function copyAndVerify(
       await c(url).query(`DROP SCHEMA IF EXISTS ${NEW} CASCADE`);
       await c(url).query(`CREATE SCHEMA ${NEW}`);
       for (const type of types)
-        await c(url).query(`CREATE TABLE ${NEW}.hp_${type} (k ${SQL_TYPE[type]}) PARTITION BY HASH (k)`);
+        await c(url).query(
+          `CREATE TABLE ${NEW}.hp_${type} (k ${SQL_TYPE_OF_KEY[type]}) PARTITION BY HASH (k)`,
+        );
     }
     const source = c(plan.from[0]!);
     const newOnly = plan.to.filter((u) => !plan.from.includes(u));

@@ -7,26 +7,18 @@ import { before, test } from 'node:test';
 import fc from 'fast-check';
 import pg from 'pg';
 import { parseKey, shardOf } from '../../../src/db/shard/hash.js';
-import type { ShardKeyType } from '../../../src/db/config.js';
+import { SQL_TYPE_OF_KEY, type ShardKeyType } from '../../../src/db/config.js';
 import { atFileEnd, startTestCluster, type PgCluster } from '../../helpers/postgres.js';
 
 let cluster: PgCluster;
 let db: pg.Client;
-
-const SQL_TYPE: Record<ShardKeyType, string> = {
-  bigint: 'bigint',
-  int: 'integer',
-  smallint: 'smallint',
-  text: 'text',
-  uuid: 'uuid',
-};
 
 before(async () => {
   cluster = await startTestCluster({ replicas: 0 });
   db = new pg.Client({ connectionString: cluster.primary.url });
   await db.connect();
   atFileEnd(() => db.end());
-  for (const [type, sqlType] of Object.entries(SQL_TYPE)) {
+  for (const [type, sqlType] of Object.entries(SQL_TYPE_OF_KEY)) {
     await db.query(`CREATE TABLE hp_${type} (k ${sqlType}) PARTITION BY HASH (k)`);
   }
 });
@@ -36,7 +28,7 @@ async function serverRemainders(type: ShardKeyType, keys: string[], modulus: num
   const res = await db.query<{ r: number }>(
     `SELECT (SELECT r FROM generate_series(0, $2 - 1) r
               WHERE satisfies_hash_partition('hp_${type}'::regclass, $2, r, k)) AS r
-       FROM unnest($1::${SQL_TYPE[type]}[]) WITH ORDINALITY AS u(k, i) ORDER BY i`,
+       FROM unnest($1::${SQL_TYPE_OF_KEY[type]}[]) WITH ORDINALITY AS u(k, i) ORDER BY i`,
     [keys, modulus],
   );
   return res.rows.map((row) => row.r);
@@ -57,7 +49,7 @@ const EDGES: Partial<Record<ShardKeyType, string[]>> = {
   uuid: ['00000000-0000-0000-0000-000000000000', 'ffffffff-ffff-ffff-ffff-ffffffffffff'],
 };
 
-for (const type of Object.keys(SQL_TYPE) as ShardKeyType[]) {
+for (const type of Object.keys(SQL_TYPE_OF_KEY) as ShardKeyType[]) {
   test(`${type} keys: shardOf equals the server's hash partition remainder`, async () => {
     const keys = [...(EDGES[type] ?? []), ...fc.sample(samples[type], { numRuns: 300, seed: 42 })];
     for (const modulus of [2, 3, 7]) {
